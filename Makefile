@@ -1,0 +1,54 @@
+# The two commands a newcomer needs: `make run` (demo) and `make test` (whole suite).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP_RUN := $(VENV)/.installed-run
+STAMP_DEV := $(VENV)/.installed-dev
+PORT ?= 8000
+EMULATOR_PORT ?= 8765
+
+.PHONY: run test install install-dev chromium lint migrate clean
+
+$(PY):
+	@echo "==> creating virtualenv in $(VENV)"
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --progress-bar on --upgrade pip
+
+$(STAMP_RUN): requirements.txt pyproject.toml | $(PY)
+	@echo "==> installing runtime dependencies"
+	$(PIP) install --progress-bar on -r requirements.txt -e .
+	@touch $@
+
+$(STAMP_DEV): requirements-dev.txt $(STAMP_RUN)
+	@echo "==> installing test dependencies"
+	$(PIP) install --progress-bar on -r requirements-dev.txt
+	@touch $@
+
+install: $(STAMP_RUN)
+install-dev: $(STAMP_DEV)
+
+# Debian's Chromium for the browser tests (test tools never download their own browser here).
+chromium:
+	@if [ -x /usr/bin/chromium ]; then echo "==> chromium: $$(/usr/bin/chromium --version 2>/dev/null)"; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+		echo "==> installing Debian's chromium (browser tests)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "==> chromium missing and cannot be installed here: browser tests will skip (or fail in CI)"; fi
+
+migrate: $(STAMP_RUN)
+	$(PY) manage.py migrate --no-input
+
+run: $(STAMP_RUN) migrate
+	@echo "==> starting the Whop emulator and the web server (Ctrl+C stops both)"
+	PORT=$(PORT) EMULATOR_PORT=$(EMULATOR_PORT) $(VENV)/bin/honcho start -f Procfile.dev
+
+test: $(STAMP_DEV) chromium
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP_DEV)
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) var test-artifacts

@@ -1,0 +1,75 @@
+"""dm_bridge settings: one ``DM_BRIDGE = {...}`` dict in the host's settings, read at call time.
+
+Every key and its default is listed in ``DEFAULTS`` and documented in the README's settings
+table. Values are looked up on each access (``dm_bridge_settings.API_KEY``), so
+``override_settings(DM_BRIDGE=...)`` in tests and settings changed at runtime both just work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+DEFAULTS: dict[str, Any] = {
+    # Whop credentials and endpoints.
+    "API_KEY": "",
+    "COMPANY_ID": "",
+    "BASE_URL": "https://api.whop.com/api/v1",
+    "API_VERSION": "2026-10-15-1",
+    "ELEMENTS_URL": "https://apollo.elements.whop.com/release/elements.js",
+    "ENVIRONMENT": "production",  # passed to `new WhopElements({environment})`
+    "WEBHOOK_SECRET": "",
+    # HTTP.
+    "TIMEOUT": 15.0,  # seconds per Whop call (read/write)
+    "CONNECT_TIMEOUT": 5.0,
+    # Chat tokens minted for the browser.
+    "TOKEN_SCOPES": ["dms:read", "dms:message:manage"],
+    "TOKEN_LIFETIME": 3600,  # seconds; Whop allows at most 3 h, we cap at 1 h
+    "TOKEN_REFRESH_MARGIN": 60,  # cached tokens are reused until this long before expiry
+    # Whop calls: per-operation limit (requests/minute) and the share of it we use.
+    "RATE_LIMIT_PER_MINUTE": 600,
+    "RATE_LIMIT_OVERRIDES": {},  # {"dm_channels.create": 300, ...}
+    "RATE_LIMIT_SAFETY": 0.98,
+    "REDIS_URL": "",  # shared limiter; empty -> a per-process limiter (single worker only)
+    # Task layer.
+    "TASKS_ENABLED": True,  # False: work runs inline in the request (tests, tiny sites)
+    "MAX_ATTEMPTS": 8,
+    "RETRY_BACKOFF_BASE": 2.0,  # seconds; doubled each attempt, with full jitter
+    "RETRY_BACKOFF_MAX": 600.0,
+    "LEASE_SECONDS": 90,  # a worker's claim on a row; a dead worker's claim expires after this
+    "SWEEP_INTERVAL": 30,  # seconds between sweeper runs (Celery beat)
+    # Domain.
+    "MAX_MEMBERS": 50,
+    "MAX_KEY_LENGTH": 200,
+    "MAX_NAME_LENGTH": 100,
+    "USER_ADAPTER": "dm_bridge.adapters.DefaultUserAdapter",
+}
+
+IMPORT_STRINGS = {"USER_ADAPTER"}
+
+
+class DmBridgeSettings:
+    """Attribute access to ``settings.DM_BRIDGE`` merged over ``DEFAULTS``, resolved per access."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"Unknown dm_bridge setting: {name!r}")
+        user = getattr(settings, "DM_BRIDGE", None) or {}
+        value = user.get(name, DEFAULTS[name])
+        if name in IMPORT_STRINGS and isinstance(value, str):
+            value = import_string(value)
+        return value
+
+    def rate_limit_for(self, operation: str) -> int:
+        """Requests per minute allowed for a Whop operation such as ``dm_channels.create``."""
+        return int(self.RATE_LIMIT_OVERRIDES.get(operation, self.RATE_LIMIT_PER_MINUTE))
+
+    def raw(self, name: str) -> Any:
+        """The configured value without import-string resolution (for system checks)."""
+        user = getattr(settings, "DM_BRIDGE", None) or {}
+        return user.get(name, DEFAULTS[name])
+
+
+dm_bridge_settings = DmBridgeSettings()

@@ -1,0 +1,204 @@
+"""dm_bridge's state: who is who on Whop, which DM channels exist, who is in them.
+
+Rows hold the *desired* state; workers converge Whop to it. Every row that needs Whop work
+carries the same bookkeeping (``WorkState``): status, attempts, last error in plain words, when
+to try next, and a lease so only one worker works on a row at a time.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.utils import timezone
+
+
+class WorkState(models.Model):
+    """Retry bookkeeping shared by every row that workers drive to completion."""
+
+    attempts = models.PositiveIntegerField(
+        default=0, help_text="Whop write attempts made so far (all time)."
+    )
+    failures = models.PositiveIntegerField(
+        default=0,
+        help_text="Failures in a row; reset on success. Work stops at DM_BRIDGE['MAX_ATTEMPTS'].",
+    )
+    last_error = models.TextField(
+        blank=True, help_text="Why the last attempt failed, in plain words."
+    )
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        db_index=True,
+        help_text="When the sweeper picks this row up next; empty when done.",
+    )
+    lease_until = models.DateTimeField(
+        null=True, blank=True, help_text="A worker holds this row until then."
+    )
+    lease_token = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_leased(self) -> bool:
+        return bool(self.lease_until and self.lease_until > timezone.now())
+
+
+class WhopUserLink(WorkState):
+    """A local user's Whop identity (a connected account under the platform company)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACTIVE = "active", "Active"
+        FAILED = "failed", "Failed"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="whop_link"
+    )
+    whop_user_id = models.CharField(
+        max_length=64, unique=True, null=True, blank=True, verbose_name="Whop user ID"
+    )
+    whop_username = models.CharField(max_length=150, blank=True)
+    connected_company_id = models.CharField(
+        max_length=64, blank=True, verbose_name="connected account ID"
+    )
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    linked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "Whop user link"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.whop_user_id or '(not linked)'}"
+
+
+class DmChannel(WorkState):
+    """One Whop DM channel, identified locally by the caller's business ``key`` per company."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACTIVE = "active", "Active"
+        FAILED = "failed", "Failed"
+        DELETED = "deleted", "Deleted"
+
+    company_id = models.CharField(max_length=64, verbose_name="Whop company ID")
+    key = models.CharField(
+        max_length=200, help_text="The caller's business key, e.g. shop:12/buyer:34."
+    )
+    whop_channel_id = models.CharField(
+        max_length=64, blank=True, db_index=True, verbose_name="Whop channel ID", help_text="feed_…"
+    )
+    custom_name = models.CharField(max_length=100, blank=True)
+    whop_name = models.CharField(
+        max_length=100, blank=True, help_text="The name Whop last reported."
+    )
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    needs_reconcile = models.BooleanField(
+        default=False, help_text="An ambiguous failure happened: check Whop before writing again."
+    )
+    activated_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_on_whop = models.BooleanField(default=False)
+    last_message_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # The host row this channel serves (optional; hosts usually also hold a FK to the channel).
+    host_content_type = models.ForeignKey(
+        ContentType, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    host_object_id = models.CharField(max_length=64, blank=True)
+    host = GenericForeignKey("host_content_type", "host_object_id")
+
+    class Meta:
+        verbose_name = "DM channel"
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company_id", "key"], name="dm_bridge_channel_key_per_company"
+            )
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="dm_bridge_channel_due")]
+
+    def __str__(self) -> str:
+        return self.custom_name or self.key
+
+    @property
+    def is_ready(self) -> bool:
+        return self.status == self.Status.ACTIVE and bool(self.whop_channel_id)
+
+
+class DmMember(WorkState):
+    """A user's membership of a channel: desired (``should_be_member``) and applied (``status``)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be added"
+        ACTIVE = "active", "Member"
+        REMOVING = "removing", "Waiting to be removed"
+        REMOVED = "removed", "Removed"
+        FAILED = "failed", "Failed"
+
+    channel = models.ForeignKey(DmChannel, on_delete=models.CASCADE, related_name="members")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="dm_memberships"
+    )
+    whop_member_id = models.CharField(max_length=64, blank=True, verbose_name="Whop member ID")
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    added_at = models.DateTimeField(null=True, blank=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+    last_read_at = models.DateTimeField(null=True, blank=True)
+    unread_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "DM member"
+        ordering = ["channel", "created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "user"], name="dm_bridge_member_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.channel}"
+
+    @property
+    def is_current(self) -> bool:
+        """Counts towards the member cap: wanted in the channel, applied or not yet."""
+        return self.status in (self.Status.PENDING, self.Status.ACTIVE, self.Status.FAILED)
+
+
+class DmOutboxMessage(WorkState):
+    """A message the app posts into a channel (e.g. "About: <listing>"), delivered once."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    channel = models.ForeignKey(DmChannel, on_delete=models.CASCADE, related_name="outbox")
+    dedupe_key = models.CharField(
+        max_length=200, help_text="The same key never posts twice in a channel."
+    )
+    content = models.TextField()
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    whop_message_id = models.CharField(max_length=64, blank=True, verbose_name="Whop message ID")
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "DM outbox message"
+        ordering = ["channel", "created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "dedupe_key"], name="dm_bridge_outbox_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dedupe_key} → {self.channel}"

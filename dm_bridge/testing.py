@@ -1,0 +1,181 @@
+"""Test helpers for projects that use dm_bridge: run the Whop emulator as a real process.
+
+Use as a pytest plugin (``pytest_plugins = ["dm_bridge.testing"]``) to get:
+
+* ``whop_emulator`` — session-scoped: one emulator process on a free port.
+* ``emulator`` — function-scoped: the same process, reset before each test.
+
+Or drive :class:`EmulatorProcess` yourself (benchmarks, scripts).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+DEFAULT_API_KEY = "apik_emulator_dev"
+DEFAULT_COMPANY_ID = "biz_emulator"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class EmulatorProcess:
+    """The emulator in a subprocess (``python -m dm_bridge.emulator``), plus its control API."""
+
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        data_file: str | os.PathLike[str] | None = None,
+        api_keys: dict[str, str] | None = None,
+        extra_args: Sequence[str] = (),
+        log_file: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.port = port or free_port()
+        self.data_file = data_file
+        self.api_keys = api_keys or {DEFAULT_API_KEY: DEFAULT_COMPANY_ID}
+        self.extra_args = list(extra_args)
+        self.log_file = log_file
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log_handle: Any = None
+        self.control = httpx.Client(base_url=f"{self.url}/_emulator", timeout=10)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api/v1"
+
+    @property
+    def elements_url(self) -> str:
+        return f"{self.url}/release/elements.js"
+
+    # --- process ------------------------------------------------------------------------
+    def start(self, timeout: float = 15.0) -> EmulatorProcess:
+        args = [
+            sys.executable,
+            "-m",
+            "dm_bridge.emulator",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
+        for key, company in self.api_keys.items():
+            args += ["--api-key", f"{key}={company}"]
+        if self.data_file:
+            args += ["--data", str(self.data_file)]
+        args += self.extra_args
+        if self.log_file:
+            self._log_handle = open(self.log_file, "ab")  # noqa: SIM115 - closed in stop()
+        out = self._log_handle or subprocess.DEVNULL
+        self._proc = subprocess.Popen(args, stdout=out, stderr=out)  # noqa: S603
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(
+                    f"Whop emulator exited with code {self._proc.returncode}; args: {args[3:]}"
+                )
+            try:
+                if self.control.get("/health").status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"Whop emulator did not answer on {self.url} within {timeout}s")
+
+    def stop(self) -> None:
+        if self._proc and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+        if self._log_handle:
+            self._log_handle.close()
+            self._log_handle = None
+
+    def __enter__(self) -> EmulatorProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        self.control.close()
+
+    # --- control API (/_emulator/...) ----------------------------------------------------------
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.control.request(method, path, **kwargs)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def reset(self) -> None:
+        self._call("POST", "/reset")
+
+    def seed(self, **objects: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+        """Create users / dm_channels / messages directly; returns them with their IDs."""
+        return self._call("POST", "/seed", json=objects)
+
+    def add_fault(self, operation: str, **spec: Any) -> str:
+        """Inject a fault on an operation such as ``dm_channels.create``; see docs/emulator.md."""
+        return self._call("POST", "/faults", json={"operation": operation, **spec})["id"]
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "/faults")
+
+    def set_rate_limit(self, per_minute: int, operation: str | None = None) -> None:
+        body: dict[str, Any] = {"per_minute": per_minute}
+        if operation:
+            body["operation"] = operation
+        self._call("POST", "/rate_limits", json=body)
+
+    def requests(self, operation: str | None = None) -> list[dict[str, Any]]:
+        """The request log: what the emulator received (never credentials, only their subject)."""
+        params = {"operation": operation} if operation else None
+        return self._call("GET", "/requests", params=params)["data"]
+
+    def add_webhook(self, url: str, secret: str, events: Sequence[str] | None = None) -> str:
+        body: dict[str, Any] = {"url": url, "secret": secret}
+        if events is not None:
+            body["events"] = list(events)
+        return self._call("POST", "/webhooks", json=body)["id"]
+
+    def webhook_deliveries(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/webhook_deliveries")["data"]
+
+
+# --- pytest plugin ------------------------------------------------------------------------------
+try:
+    import pytest
+except ImportError:  # pragma: no cover - pytest is only needed for the fixtures
+    pytest = None  # type: ignore[assignment]
+
+if pytest is not None:
+
+    @pytest.fixture(scope="session")
+    def whop_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
+        log = Path(tmp_path_factory.mktemp("whop-emulator")) / "emulator.log"
+        with EmulatorProcess(log_file=log) as process:
+            yield process
+
+    @pytest.fixture
+    def emulator(whop_emulator: EmulatorProcess) -> Iterator[EmulatorProcess]:
+        whop_emulator.reset()
+        yield whop_emulator

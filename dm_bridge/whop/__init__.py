@@ -1,0 +1,58 @@
+"""Whop REST API client: ``WhopClient``, its typed results and its exceptions."""
+
+from .client import DEFAULT_API_VERSION, DEFAULT_BASE_URL, DEFAULT_TIMEOUT, WhopClient
+from .errors import (
+    WhopAPIError,
+    WhopAuthenticationError,
+    WhopBadRequestError,
+    WhopConflictError,
+    WhopConnectionError,
+    WhopError,
+    WhopNotFoundError,
+    WhopPermissionError,
+    WhopRateLimitError,
+    WhopServerError,
+    WhopTimeoutError,
+    WhopValidationError,
+)
+from .types import (
+    AccessToken,
+    Company,
+    DmChannel,
+    DmMember,
+    Message,
+    MessageAuthor,
+    Page,
+    PageInfo,
+    User,
+    UserRef,
+)
+
+__all__ = [
+    "DEFAULT_API_VERSION",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_TIMEOUT",
+    "AccessToken",
+    "Company",
+    "DmChannel",
+    "DmMember",
+    "Message",
+    "MessageAuthor",
+    "Page",
+    "PageInfo",
+    "User",
+    "UserRef",
+    "WhopAPIError",
+    "WhopAuthenticationError",
+    "WhopBadRequestError",
+    "WhopClient",
+    "WhopConflictError",
+    "WhopConnectionError",
+    "WhopError",
+    "WhopNotFoundError",
+    "WhopPermissionError",
+    "WhopRateLimitError",
+    "WhopServerError",
+    "WhopTimeoutError",
+    "WhopValidationError",
+]
