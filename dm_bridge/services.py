@@ -404,12 +404,12 @@ def reconcile_channel(channel: DmChannel) -> ReconcileReport:
             )
             return report
         _reconcile(get_client(), channel, report)
-        if report.changes:
-            _mark_due(channel)
         logger.info("dm channel %s reconciled: %s", channel.pk, report)
-        return report
     finally:
         _release(channel, token)
+    if report.changes:
+        _mark_due(channel)  # after releasing the lease, so the repair can start at once
+    return report
 
 
 def sweep(limit: int = 500) -> dict[str, int]:

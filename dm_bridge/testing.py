@@ -161,6 +161,19 @@ class EmulatorProcess:
         return self._call("GET", "/webhook_deliveries")["data"]
 
 
+def settings_for(emulator: EmulatorProcess, **overrides: Any) -> dict[str, Any]:
+    """A ``DM_BRIDGE`` settings dict pointing at ``emulator`` (work inline unless overridden)."""
+    return {
+        "API_KEY": DEFAULT_API_KEY,
+        "COMPANY_ID": DEFAULT_COMPANY_ID,
+        "BASE_URL": emulator.api_url,
+        "ELEMENTS_URL": emulator.elements_url,
+        "TASKS_ENABLED": False,
+        "REDIS_URL": "",
+        **overrides,
+    }
+
+
 # --- pytest plugin ------------------------------------------------------------------------------
 try:
     import pytest

@@ -174,6 +174,7 @@ DM_BRIDGE = {
     "LEASE_SECONDS": int(os.environ.get("DM_BRIDGE_LEASE_SECONDS", "90")),
     "TIMEOUT": float(os.environ.get("DM_BRIDGE_TIMEOUT", "15")),
     "RATE_LIMIT_PER_MINUTE": int(os.environ.get("DM_BRIDGE_RATE_LIMIT_PER_MINUTE", "600")),
+    "MAX_ATTEMPTS": int(os.environ.get("DM_BRIDGE_MAX_ATTEMPTS", "8")),
     "RETRY_BACKOFF_BASE": float(os.environ.get("DM_BRIDGE_RETRY_BACKOFF_BASE", "2")),
     "RETRY_BACKOFF_MAX": float(os.environ.get("DM_BRIDGE_RETRY_BACKOFF_MAX", "600")),
 }

@@ -1,0 +1,113 @@
+"""Real Celery worker processes (PostgreSQL + Redis) against the emulator over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from dm_bridge.ratelimit import get_rate_limiter
+from dm_bridge.testing import DEFAULT_API_KEY, DEFAULT_COMPANY_ID, settings_for
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class CeleryProcesses:
+    """Starts `celery worker` / `celery beat` processes; ``env`` is read at each start."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env = env
+        self.log_dir = log_dir
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "marketplace", *args],
+            cwd=REPO, env=dict(self.env), stdout=log, stderr=subprocess.STDOUT,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def worker(self, name: str, *, pool: str = "solo", concurrency: int = 1) -> subprocess.Popen[bytes]:
+        return self._spawn(
+            name,
+            ["worker", "-n", f"{name}@%h", "--pool", pool, "--concurrency", str(concurrency),
+             "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"],
+        )
+
+    def beat(self) -> subprocess.Popen[bytes]:
+        return self._spawn("beat", ["beat", "-l", "INFO", "--schedule", str(self.log_dir / "beat-schedule")])
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in self.log_dir.glob("*.log"))
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.2, message: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def worker_env(settings, emulator, redis_url, postgres_required, transactional_db) -> dict[str, str]:
+    """Configure this process and return the environment for worker processes (same settings)."""
+    settings.DM_BRIDGE = settings_for(
+        emulator, TASKS_ENABLED=True, REDIS_URL=redis_url, LEASE_SECONDS=4, TIMEOUT=2.0, MAX_ATTEMPTS=12
+    )
+    get_rate_limiter().clear()
+    from marketplace.celery import app
+
+    app.control.purge()
+    db = connection.settings_dict
+    return {
+        **os.environ,
+        "DATABASE_URL": f"postgresql://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "REDIS_URL": redis_url,
+        "WHOP_API_KEY": DEFAULT_API_KEY,
+        "WHOP_COMPANY_ID": DEFAULT_COMPANY_ID,
+        "WHOP_API_BASE_URL": emulator.api_url,
+        "DJANGO_DEBUG": "1",
+        "DM_BRIDGE_LEASE_SECONDS": "4",
+        "DM_BRIDGE_SWEEP_INTERVAL": "1",
+        "DM_BRIDGE_TIMEOUT": "2",
+        "DM_BRIDGE_RETRY_BACKOFF_BASE": "0.2",
+        "DM_BRIDGE_RETRY_BACKOFF_MAX": "2",
+        "DM_BRIDGE_MAX_ATTEMPTS": "12",
+        "LOG_LEVEL": "INFO",
+    }
+
+
+@pytest.fixture
+def celery_processes(worker_env, tmp_path) -> Iterator[CeleryProcesses]:
+    procs = CeleryProcesses(worker_env, tmp_path)
+    try:
+        yield procs
+    finally:
+        procs.stop()
+        print(procs.logs())  # shown by pytest when the test failed
