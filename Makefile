@@ -41,8 +41,8 @@ migrate: $(STAMP_RUN)
 	$(PY) manage.py migrate --no-input
 
 run: $(STAMP_RUN) migrate
-	@echo "==> starting the Whop emulator and the web server (Ctrl+C stops both)"
-	PORT=$(PORT) EMULATOR_PORT=$(EMULATOR_PORT) $(VENV)/bin/honcho start -f Procfile.dev
+	@echo "==> starting the Whop emulator, a Celery worker + beat and the web server (Ctrl+C stops all)"
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" WEB_PORT=$(PORT) EMULATOR_PORT=$(EMULATOR_PORT) $(VENV)/bin/honcho start -f Procfile.dev
 
 test: $(STAMP_DEV) chromium
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -65,8 +65,10 @@ class PacedWhopClient:
                 )
             return method
 
-        def paced(*args: Any, **kwargs: Any) -> Any:
+        def paced(*args: Any, before_send: Callable[[], None] | None = None, **kwargs: Any) -> Any:
             self.limiter.wait_for_slot(operation)
+            if before_send is not None:  # e.g. record the attempt once the call is sure to go out
+                before_send()
             try:
                 return method(*args, **kwargs)
             except WhopError as exc:

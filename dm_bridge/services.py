@@ -248,6 +248,26 @@ def post_message(channel: DmChannel, content: str, *, dedupe_key: str = "") -> D
     return message
 
 
+def enqueue_user_sync(users: Iterable[Any]) -> int:
+    """Queue Whop provisioning for users without an active link (bulk sync via workers).
+
+    Returns how many were queued. Already-linked users are skipped, so calling it again
+    resumes where an earlier run stopped.
+    """
+    queued = 0
+    for user in users:
+        with transaction.atomic():
+            link, _ = WhopUserLink.objects.get_or_create(user=user)
+            if link.status == WhopUserLink.Status.ACTIVE:
+                continue
+            WhopUserLink.objects.filter(pk=link.pk).update(
+                status=WhopUserLink.Status.PENDING, next_attempt_at=timezone.now(), failures=0
+            )
+            _enqueue_user_link(link.pk)
+            queued += 1
+    return queued
+
+
 def retry(row: DmChannel | WhopUserLink) -> None:
     """Admin "retry now": clear the failure state and run the work again immediately."""
     with transaction.atomic():
@@ -263,7 +283,9 @@ def retry(row: DmChannel | WhopUserLink) -> None:
             row.outbox.filter(status=DmOutboxMessage.Status.FAILED).update(
                 status=DmOutboxMessage.Status.PENDING, failures=0
             )
-        elif row.status == WhopUserLink.Status.FAILED:
+        elif row.status == WhopUserLink.Status.ACTIVE:
+            return  # already linked: nothing to retry
+        else:
             row.status = WhopUserLink.Status.PENDING
         row.failures = 0
         row.next_attempt_at = timezone.now()
@@ -443,29 +465,30 @@ def describe_error(exc: BaseException) -> str:
     """An admin-readable reason for a failure, with what to do about it."""
     if isinstance(exc, WhopError):
         status = exc.status
+        said = exc.message.rstrip(". ")  # Whop's own text, without its final full stop
         if status == 401:
             return (
-                f"Whop rejected the API key ({exc.message}). Check DM_BRIDGE['API_KEY'] and that "
+                f"Whop rejected the API key ({said}). Check DM_BRIDGE['API_KEY'] and that "
                 "BASE_URL is the key's environment (production vs sandbox)."
             )
         if status == 403:
-            return f"The API key lacks a permission for this call: {exc.message}. Grant it on Whop, then retry."
+            return f"The API key lacks a permission for this call: {said}. Grant it on Whop, then retry."
         if status == 404:
-            return f"Whop does not know this object: {exc.message}."
+            return f"Whop does not know this object: {said}."
         if status in (400, 422):
-            return f"Whop refused the request as invalid: {exc.message}."
+            return f"Whop refused the request as invalid: {said}."
         if status == 429:
             return (
                 f"Rate limited by Whop; waiting {exc.retry_after or 1:.0f}s before the next call."
             )
         if status and status >= 500:
-            return f"Whop had a server error ({status}: {exc.message}); retrying with backoff."
+            return f"Whop had a server error ({status}: {said}); retrying with backoff."
         if exc.ambiguous:
             return (
-                f"Whop did not answer in time ({exc.message}); the call may have gone through, "
+                f"Whop did not answer in time ({said}); the call may have gone through, "
                 "so dm_bridge checks Whop before trying again."
             )
-        return f"Could not reach Whop: {exc.message}."
+        return f"Could not reach Whop: {said}."
     return str(exc)
 
 
@@ -483,7 +506,7 @@ def _converge(channel: DmChannel) -> None:
         return
     if not channel.whop_channel_id:
         _create_on_whop(client, channel)
-    if channel.needs_reconcile:
+    if channel.needs_reconcile and channel.whop_channel_id:
         _reconcile(client, channel, ReconcileReport(channel.pk))
         DmChannel.objects.filter(pk=channel.pk).update(needs_reconcile=False)
         channel.needs_reconcile = False
@@ -501,9 +524,11 @@ def _create_on_whop(client: PacedWhopClient, channel: DmChannel) -> None:
             "This DM has no members left; add one before it can be created on Whop."
         )
     whop_ids = [ensure_whop_user(m.user).whop_user_id for m in members]
-    _count_attempt(channel)
     result = client.create_dm_channel(
-        whop_ids, company_id=channel.company_id, custom_name=channel.custom_name or None
+        whop_ids,
+        company_id=channel.company_id,
+        custom_name=channel.custom_name or None,
+        before_send=lambda: _count_attempt(channel, intent=True),
     )
     now = timezone.now()
     DmChannel.objects.filter(pk=channel.pk).update(
@@ -543,9 +568,12 @@ def _apply_members(client: PacedWhopClient, channel: DmChannel) -> None:
             _find_whop_member(client, channel, link.whop_user_id) if member.attempts else None
         )
         if existing is None:
-            _count_attempt(member)
             try:
-                existing = client.create_dm_member(channel.whop_channel_id, link.whop_user_id)
+                existing = client.create_dm_member(
+                    channel.whop_channel_id,
+                    link.whop_user_id,
+                    before_send=lambda m=member: _count_attempt(m),
+                )
             except WhopError as exc:
                 if exc.retryable:
                     raise
@@ -577,9 +605,10 @@ def _apply_members(client: PacedWhopClient, channel: DmChannel) -> None:
             )
             member.whop_member_id = found.id if found else ""
         if member.whop_member_id:
-            _count_attempt(member)
             with contextlib.suppress(WhopNotFoundError):  # already gone: the goal is reached
-                client.delete_dm_member(member.whop_member_id)
+                client.delete_dm_member(
+                    member.whop_member_id, before_send=lambda m=member: _count_attempt(m)
+                )
         member.status = DmMember.Status.REMOVED
         member.removed_at = timezone.now()
         member.save()
@@ -610,9 +639,12 @@ def _send_outbox(client: PacedWhopClient, channel: DmChannel) -> None:
     for message in channel.outbox.filter(status=DmOutboxMessage.Status.PENDING).order_by("pk"):
         found = _find_posted_message(client, channel, message) if message.attempts else None
         if found is None:
-            _count_attempt(message)
             try:
-                found = client.create_message(channel.whop_channel_id, message.content)
+                found = client.create_message(
+                    channel.whop_channel_id,
+                    message.content,
+                    before_send=lambda m=message: _count_attempt(m),
+                )
             except WhopError as exc:
                 if exc.retryable:
                     raise
@@ -629,7 +661,7 @@ def _send_outbox(client: PacedWhopClient, channel: DmChannel) -> None:
 def _delete_on_whop(client: PacedWhopClient, channel: DmChannel) -> None:
     if channel.deleted_on_whop:
         return
-    if not channel.whop_channel_id and channel.attempts:
+    if not channel.whop_channel_id and channel.needs_reconcile:
         # A create may have reached Whop without us learning its ID: get-or-create finds it.
         _create_on_whop_for_delete(client, channel)
     if channel.whop_channel_id:
@@ -646,16 +678,19 @@ def _delete_on_whop(client: PacedWhopClient, channel: DmChannel) -> None:
                 channel.whop_channel_id,
             )
         else:
-            _count_attempt(channel)
             with contextlib.suppress(WhopNotFoundError):
-                client.delete_dm_channel(channel.whop_channel_id)
+                client.delete_dm_channel(
+                    channel.whop_channel_id, before_send=lambda: _count_attempt(channel)
+                )
             logger.info("dm channel %s deleted on Whop (%s)", channel.pk, channel.whop_channel_id)
     DmChannel.objects.filter(pk=channel.pk).update(deleted_on_whop=True)
 
 
 def _create_on_whop_for_delete(client: PacedWhopClient, channel: DmChannel) -> None:
     links = WhopUserLink.objects.filter(
-        user__dm_memberships__channel=channel, whop_user_id__isnull=False
+        user__dm_memberships__channel=channel,
+        user__dm_memberships__status__in=CURRENT_MEMBER,
+        whop_user_id__isnull=False,
     ).values_list("whop_user_id", flat=True)
     if links:
         result = client.create_dm_channel(list(links), company_id=channel.company_id)
@@ -759,8 +794,8 @@ def _provision(client: PacedWhopClient, link: WhopUserLink) -> None:
             _find_connected_account(client, company_id, internal_id) if link.attempts else None
         )
         if account is None:
-            _count_attempt(link)
             account = client.create_company(
+                before_send=lambda: _count_attempt(link),
                 email=email,
                 parent_company_id=company_id,
                 title=adapter.get_account_title(user)[:100] or email,
@@ -849,10 +884,16 @@ def _is_due(row: WorkState) -> bool:
     )
 
 
-def _count_attempt(row: WorkState) -> None:
-    """Record an attempt *before* the Whop write, so a crash mid-call still leaves a trace."""
+def _count_attempt(row: WorkState, *, intent: bool = False) -> None:
+    """Record an attempt just before a Whop write goes out, so a crash mid-call leaves a trace.
+
+    ``intent`` (channel creation) also flags that Whop may hold the result before we know it.
+    """
     row.attempts += 1
-    type(row).objects.filter(pk=row.pk).update(attempts=models.F("attempts") + 1)
+    updates: dict[str, Any] = {"attempts": models.F("attempts") + 1}
+    if intent:
+        updates["needs_reconcile"] = True
+    type(row).objects.filter(pk=row.pk).update(**updates)
 
 
 def _mark_due(channel: DmChannel) -> None:
@@ -887,10 +928,11 @@ def _reschedule(row: WorkState, delay: float, *, count_failure: bool, error: str
 def _record_whop_failure(channel: DmChannel, exc: WhopError) -> str:
     reason = describe_error(exc)
     channel.refresh_from_db()
-    if exc.ambiguous:
-        DmChannel.objects.filter(pk=channel.pk).update(
-            needs_reconcile=bool(channel.whop_channel_id)
-        )
+    if not exc.ambiguous and not channel.whop_channel_id:
+        # Whop answered with an error, so the create did not happen: nothing to look for.
+        DmChannel.objects.filter(pk=channel.pk).update(needs_reconcile=False)
+    elif exc.ambiguous and channel.whop_channel_id:
+        DmChannel.objects.filter(pk=channel.pk).update(needs_reconcile=True)
     if exc.retryable and channel.failures + 1 < _max_attempts():
         delay = _retry_delay(channel.failures + 1, exc)
         logger.warning(
@@ -1044,6 +1086,7 @@ __all__: Sequence[str] = [
     "describe_error",
     "drive_channel",
     "drive_user_link",
+    "enqueue_user_sync",
     "ensure_whop_user",
     "open_dm",
     "post_message",

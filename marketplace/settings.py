@@ -179,6 +179,10 @@ DM_BRIDGE = {
     "RETRY_BACKOFF_MAX": float(os.environ.get("DM_BRIDGE_RETRY_BACKOFF_MAX", "600")),
 }
 
+# Without Redis the rate limiter is per process; the embedded demo runs a single worker process,
+# so dm_bridge's warning about that does not apply here.
+SILENCED_SYSTEM_CHECKS = [] if REDIS_URL else ["dm_bridge.W003"]
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -95,15 +95,19 @@ def decode_token(secret: bytes, token: str) -> dict[str, Any]:
     parts = token.split(".")
     if len(parts) != 3:
         raise unauthorized("Malformed access token.")
-    expected = hmac.new(secret, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest()
     try:
+        signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
         signature = _unb64(parts[2])
-        header = json.loads(_unb64(parts[0]))
-        claims = json.loads(_unb64(parts[1]))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeError):
         raise unauthorized("Malformed access token.") from None
+    expected = hmac.new(secret, signing_input, hashlib.sha256).digest()
     if not hmac.compare_digest(signature, expected):
         raise unauthorized("Invalid access token: the signature does not match.")
+    try:  # signed by us, so well-formed unless the secret leaked
+        header = json.loads(_unb64(parts[0]))
+        claims = json.loads(_unb64(parts[1]))
+    except (binascii.Error, ValueError, UnicodeError, RecursionError):
+        raise unauthorized("Malformed access token.") from None
     if not isinstance(header, dict) or header.get("alg") != "HS256" or not isinstance(claims, dict):
         raise unauthorized("Malformed access token.")
     exp = claims.get("exp")

@@ -11,7 +11,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dm_bridge.emulator.errors import ApiError, bad_request, rate_limited, server_error, unprocessable
+from dm_bridge.emulator.errors import (
+    ApiError,
+    bad_request,
+    rate_limited,
+    server_error,
+    unprocessable,
+)
 from dm_bridge.emulator.store import new_id
 
 FAULT_MODES = ("error", "hang", "commit_then_error", "commit_then_hang", "latency")
@@ -73,7 +79,11 @@ def _number(spec: dict[str, Any], name: str, default: Any, *, integer: bool = Fa
     value = spec.get(name, default)
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, int | float) or (integer and not isinstance(value, int)):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (integer and not isinstance(value, int))
+    ):
         raise bad_request(f"{name} must be {'an integer' if integer else 'a number'}.", name)
     return value
 
@@ -114,7 +124,9 @@ class FaultInjector:
         if times is not None:
             times = _number(spec, "times", None, integer=True)
             if times < 1:
-                raise unprocessable("times must be at least 1 (or null for until cleared).", "times")
+                raise unprocessable(
+                    "times must be at least 1 (or null for until cleared).", "times"
+                )
         if latency_ms < 0:
             raise unprocessable("latency_ms must not be negative.", "latency_ms")
         retry_after = _number(spec, "retry_after", 1, integer=True)

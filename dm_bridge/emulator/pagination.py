@@ -48,7 +48,7 @@ def decode_cursor(kind: str, value: str, param: str, size: int) -> list[Any]:
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
         decoded = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeError, RecursionError):
         raise bad_request(f"{param} is not a valid cursor.", param) from None
     if (
         not isinstance(decoded, list)

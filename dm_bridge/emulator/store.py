@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 _ALPHABET = string.ascii_letters + string.digits
@@ -108,7 +109,15 @@ CREATE TABLE IF NOT EXISTS webhooks (
 );
 """
 
-WIPED_TABLES = ("users", "user_profiles", "companies", "channels", "members", "messages", "webhooks")
+WIPED_TABLES = (
+    "users",
+    "user_profiles",
+    "companies",
+    "channels",
+    "members",
+    "messages",
+    "webhooks",
+)
 
 
 # --- IDs and time -----------------------------------------------------------------------------
@@ -151,7 +160,11 @@ def username_from(text: str) -> str:
 class Store:
     def __init__(self, path: str | None = None) -> None:
         self.path = path
-        self.conn = sqlite3.connect(path or ":memory:", check_same_thread=False, isolation_level=None)
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(
+            path or ":memory:", check_same_thread=False, isolation_level=None
+        )
         self.conn.row_factory = sqlite3.Row
         if path:
             self.conn.execute("PRAGMA journal_mode=WAL")
@@ -237,7 +250,8 @@ class Store:
         if not company_id:
             return None
         return self.one(
-            "SELECT * FROM user_profiles WHERE user_id = ? AND company_id = ?", [user_id, company_id]
+            "SELECT * FROM user_profiles WHERE user_id = ? AND company_id = ?",
+            [user_id, company_id],
         )
 
     # --- writes shared by the REST API and the control API ------------------------------------
@@ -356,8 +370,13 @@ class Store:
         return int(row["n"]) if row else 0
 
     def refresh_member_key(self, channel_id: str) -> None:
-        user_ids = [r["user_id"] for r in self.all("SELECT user_id FROM members WHERE channel_id = ?", [channel_id])]
-        self.run("UPDATE channels SET member_key = ? WHERE id = ?", [member_key(user_ids), channel_id])
+        user_ids = [
+            r["user_id"]
+            for r in self.all("SELECT user_id FROM members WHERE channel_id = ?", [channel_id])
+        ]
+        self.run(
+            "UPDATE channels SET member_key = ? WHERE id = ?", [member_key(user_ids), channel_id]
+        )
 
     def create_message(
         self,

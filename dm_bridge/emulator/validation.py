@@ -11,7 +11,7 @@ from typing import Any
 
 from dm_bridge.emulator.errors import ApiError, bad_request, unprocessable
 
-_ABSENT = object()
+ABSENT = object()
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -28,9 +28,9 @@ def require_str(data: dict[str, Any], name: str) -> str:
 
 
 def optional_str(data: dict[str, Any], name: str, *, max_length: int | None = None) -> Any:
-    """A string, ``None`` (explicit null) or ``_ABSENT`` when the key is not there."""
+    """A string, ``None`` (explicit null) or ``ABSENT`` when the key is not there."""
     if name not in data:
-        return _ABSENT
+        return ABSENT
     value = data[name]
     if value is None:
         return None
@@ -43,7 +43,7 @@ def optional_str(data: dict[str, Any], name: str, *, max_length: int | None = No
 
 def optional_bool(data: dict[str, Any], name: str) -> Any:
     if name not in data or data[name] is None:
-        return _ABSENT
+        return ABSENT
     value = data[name]
     if not isinstance(value, bool):
         raise bad_request(f"{name} must be a boolean.", name)
@@ -52,7 +52,7 @@ def optional_bool(data: dict[str, Any], name: str) -> Any:
 
 def optional_object(data: dict[str, Any], name: str) -> Any:
     if name not in data:
-        return _ABSENT
+        return ABSENT
     value = data[name]
     if value is not None and not isinstance(value, dict):
         raise bad_request(f"{name} must be an object or null.", name)
@@ -68,7 +68,7 @@ def require_str_list(data: dict[str, Any], name: str) -> list[str]:
 
 def optional_str_list(data: dict[str, Any], name: str) -> Any:
     if name not in data or data[name] is None:
-        return _ABSENT
+        return ABSENT
     return _str_list(data[name], name)
 
 
@@ -83,7 +83,7 @@ def _str_list(value: Any, name: str) -> list[str]:
 
 def choice(data: dict[str, Any], name: str, allowed: tuple[str, ...]) -> Any:
     if name not in data or data[name] is None:
-        return _ABSENT
+        return ABSENT
     value = data[name]
     if not isinstance(value, str):
         raise bad_request(f"{name} must be a string.", name)
@@ -93,7 +93,7 @@ def choice(data: dict[str, Any], name: str, allowed: tuple[str, ...]) -> Any:
 
 
 def present(value: Any) -> bool:
-    return value is not _ABSENT
+    return value is not ABSENT
 
 
 def company_param(data: dict[str, Any]) -> str | None:
@@ -119,6 +119,7 @@ def email(data: dict[str, Any], name: str) -> str:
 
 
 __all__ = [
+    "ABSENT",
     "ApiError",
     "EMAIL_RE",
     "choice",

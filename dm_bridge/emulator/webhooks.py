@@ -70,7 +70,9 @@ class _Attempt:
 class WebhookDispatcher:
     """A small pool of worker threads fed by a queue of due delivery attempts."""
 
-    def __init__(self, retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS, workers: int = 4) -> None:
+    def __init__(
+        self, retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS, workers: int = 4
+    ) -> None:
         self.retry_delays = tuple(retry_delays)
         self._queue: list[tuple[float, int, _Attempt]] = []
         self._counter = itertools.count()
@@ -80,7 +82,8 @@ class WebhookDispatcher:
         self._deliveries: deque[dict[str, Any]] = deque(maxlen=MAX_DELIVERY_RECORDS)
         self._client = httpx.Client(timeout=DELIVERY_TIMEOUT, follow_redirects=False)
         self._threads = [
-            threading.Thread(target=self._work, name=f"webhook-{i}", daemon=True) for i in range(workers)
+            threading.Thread(target=self._work, name=f"webhook-{i}", daemon=True)
+            for i in range(workers)
         ]
         for thread in self._threads:
             thread.start()
@@ -105,7 +108,10 @@ class WebhookDispatcher:
         body = json.dumps(envelope, separators=(",", ":")).encode()
         with self._cond:
             for endpoint in targets:
-                self._push(time.monotonic(), _Attempt(endpoint, event_id, event_type, body, 1, self._generation))
+                self._push(
+                    time.monotonic(),
+                    _Attempt(endpoint, event_id, event_type, body, 1, self._generation),
+                )
         return event_id
 
     def deliveries(self) -> list[dict[str, Any]]:
@@ -147,7 +153,7 @@ class WebhookDispatcher:
         while (attempt := self._next()) is not None:
             try:
                 self._deliver(attempt)
-            except Exception as exc:  # noqa: BLE001 - a worker must never die
+            except Exception as exc:  # a worker must never die
                 print(f"webhook worker error: {exc!r}", file=sys.stderr, flush=True)
 
     def _deliver(self, attempt: _Attempt) -> None:

@@ -140,7 +140,7 @@ class WhopClient:
     ) -> httpx.Response:
         """Send one request; return the 2xx response or raise a :class:`WhopError`.
 
-        ``template`` is the path with ``{name}`` placeholders, e.g. ``/dm_channels/{id}``;
+        ``template`` is the path with ``{name}`` placeholders, e.g. ``/dm_channels/{channel_id}``;
         it names the operation in errors, while the log line shows the concrete path.
         """
         path = template.format(**{key: _path_id(value, key) for key, value in (ids or {}).items()})

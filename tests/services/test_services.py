@@ -271,3 +271,43 @@ def test_errors_are_described_in_plain_words_without_the_key(whop, make_user, se
     assert channel.status == DmChannel.Status.FAILED
     assert "rejected the API key" in channel.last_error
     assert "apik_wrong_key_value" not in channel.last_error
+
+
+def test_deleting_a_channel_whose_create_was_refused_makes_no_whop_channel(whop, make_user):
+    a, b = make_user(), make_user()
+    whop.add_fault("dm_channels.create", status=403, times=1)
+    channel = services.open_dm("k", [a, b])
+    channel.refresh_from_db()
+    assert channel.status == DmChannel.Status.FAILED and not channel.needs_reconcile
+    services.delete_channel(channel)
+    assert len(whop.requests("dm_channels.create")) == 1
+    assert whop.requests("dm_channels.delete") == []
+
+
+def test_deleting_after_an_ambiguous_create_finds_and_deletes_the_whop_channel(whop, make_user):
+    a, b = make_user(), make_user()
+    whop.add_fault("dm_channels.create", mode="commit_then_error", status=500, times=1)
+    channel = services.open_dm("k", [a, b])
+    channel.refresh_from_db()
+    assert channel.needs_reconcile and not channel.whop_channel_id
+    services.delete_channel(channel)
+    channel.refresh_from_db()
+    assert channel.deleted_on_whop and channel.whop_channel_id
+    with api(whop) as http:
+        assert http.get("/dm_channels").json()["data"] == []
+
+
+def test_enqueue_user_sync_links_users_and_skips_linked_ones(whop, make_user):
+    users = [make_user() for _ in range(3)]
+    assert services.enqueue_user_sync(users) == 3  # inline mode: provisioned right away
+    assert WhopUserLink.objects.filter(status="active").count() == 3
+    assert services.enqueue_user_sync(users) == 0
+    assert len(whop.requests("companies.create")) == 3
+
+
+def test_error_descriptions_do_not_double_full_stops(whop, make_user):
+    a, b = make_user(), make_user()
+    whop.add_fault("dm_channels.create", status=403, times=1)
+    channel = services.open_dm("k", [a, b])
+    channel.refresh_from_db()
+    assert ".." not in channel.last_error

@@ -449,9 +449,10 @@ def test_garbage_user_token_is_401(emulator):
         bad.list_dm_channels()
 
 
-def test_unknown_api_version_is_400(emulator):
+@pytest.mark.parametrize("version", ["2999-01-01", "not-a-date", "2026-02-30"])
+def test_unknown_api_version_is_400(emulator, version):
     with (
-        WhopClient(DEFAULT_API_KEY, base_url=emulator.api_url, api_version="1999-01-01") as old,
+        WhopClient(DEFAULT_API_KEY, base_url=emulator.api_url, api_version=version) as old,
         pytest.raises(WhopBadRequestError) as info,
     ):
         old.list_dm_channels()
@@ -551,4 +552,32 @@ def test_no_key_in_logs_or_request_log(api, emulator, seed_users, caplog):
     assert "whop POST /dm_channels -> 200 in " in caplog.text
     assert DEFAULT_API_KEY not in caplog.text
     assert DEFAULT_API_KEY not in json.dumps(emulator.requests())
-    assert emulator.requests(operation="dm_channels.create")
+    (created,) = emulator.requests(operation="dm_channels.create")
+    assert created["body"] == {"with_user_ids": [alice, bob], "account_id": COMPANY}
+
+
+def test_wire_format_seen_by_emulator(api, emulator, seed_users):
+    alice, bob = seed_users(2)
+    channel = api.create_dm_channel([alice, bob], company_id=COMPANY, notifications_enabled=True)
+    api.list_dm_channels(company_id=COMPANY, first=5)
+    api.update_user(alice, company_id=COMPANY, bio="Hi")
+    api.create_access_token(user_id=alice, company_id=COMPANY, scoped_actions=["dms:read"])
+    api.delete_dm_channel(channel.id)
+    (create,) = emulator.requests(operation="dm_channels.create")
+    assert create["body"] == {
+        "with_user_ids": [alice, bob],
+        "account_id": COMPANY,
+        "notifications_enabled": True,
+    }
+    (listing,) = emulator.requests(operation="dm_channels.list")
+    assert listing["query"] == {"account_id": COMPANY, "first": "5"}
+    (update,) = emulator.requests(operation="users.update")
+    assert update["body"] == {"account_id": COMPANY, "bio": "Hi"}
+    (token,) = emulator.requests(operation="access_tokens.create")
+    assert token["body"] == {
+        "user_id": alice,
+        "account_id": COMPANY,
+        "scoped_actions": ["dms:read"],
+    }
+    (delete,) = emulator.requests(operation="dm_channels.delete")
+    assert delete["path"] == f"/api/v1/dm_channels/{channel.id}" and delete["status"] == 200

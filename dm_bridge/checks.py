@@ -1,0 +1,229 @@
+"""System checks for ``DM_BRIDGE`` (registered in ``DmBridgeConfig.ready``).
+
+IDs are stable; silence one with ``SILENCED_SYSTEM_CHECKS = ["dm_bridge.W003"]``.
+
+========== ===================================================================================
+E001       ``API_KEY`` is empty.
+E002       ``COMPANY_ID`` is empty.
+E003       ``USER_ADAPTER`` is not an importable dotted path.
+E004       ``TASKS_ENABLED`` but no Celery broker (``CELERY_BROKER_URL``) or Celery not installed.
+E005       A numeric setting is out of range (``MAX_MEMBERS``, ``TOKEN_LIFETIME``,
+           ``RATE_LIMIT_SAFETY``).
+W001       ``BASE_URL`` is not a whop.com URL while ``DEBUG`` is off (the emulator in production?).
+W002       ``ELEMENTS_URL`` is not on ``*.whop.com`` while ``DEBUG`` is off.
+W003       ``REDIS_URL`` is empty while ``TASKS_ENABLED``: the rate limiter is per process.
+========== ===================================================================================
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning
+from django.utils.module_loading import import_string
+
+from .conf import dm_bridge_settings
+
+WHOP_DOMAIN = "whop.com"
+
+
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Every ``DM_BRIDGE`` check, reading the settings as they are now."""
+    return [
+        *_check_credentials(),
+        *_check_user_adapter(),
+        *_check_urls(),
+        *_check_tasks(),
+        *_check_numbers(),
+    ]
+
+
+def _check_credentials() -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    if not _text(dm_bridge_settings.raw("API_KEY")):
+        messages.append(
+            Error(
+                "DM_BRIDGE['API_KEY'] is not set: dm_bridge cannot call Whop.",
+                hint=(
+                    "Set DM_BRIDGE['API_KEY'] to your Whop company API key (apik_…, from the "
+                    "developer dashboard), e.g. from an environment variable."
+                ),
+                id="dm_bridge.E001",
+            )
+        )
+    if not _text(dm_bridge_settings.raw("COMPANY_ID")):
+        messages.append(
+            Error(
+                "DM_BRIDGE['COMPANY_ID'] is not set: dm_bridge does not know which Whop company "
+                "its users and DMs belong to.",
+                hint="Set DM_BRIDGE['COMPANY_ID'] to your platform company's ID (biz_…).",
+                id="dm_bridge.E002",
+            )
+        )
+    return messages
+
+
+def _check_user_adapter() -> list[CheckMessage]:
+    path = dm_bridge_settings.raw("USER_ADAPTER")
+    if not isinstance(path, str):
+        if callable(path):
+            return []
+        problem = f"is {path!r}, not a dotted path"
+    else:
+        try:
+            import_string(path)
+        except ImportError as exc:
+            problem = f"{path!r} cannot be imported ({exc})"
+        else:
+            return []
+    return [
+        Error(
+            f"DM_BRIDGE['USER_ADAPTER'] {problem}.",
+            hint=(
+                "Set DM_BRIDGE['USER_ADAPTER'] to the dotted path of a class such as "
+                "'myproject.adapters.UserAdapter' (a subclass of "
+                "dm_bridge.adapters.DefaultUserAdapter), or remove it to use the default."
+            ),
+            id="dm_bridge.E003",
+        )
+    ]
+
+
+def _check_urls() -> list[CheckMessage]:
+    if settings.DEBUG:
+        return []
+    messages: list[CheckMessage] = []
+    base_url = _text(dm_bridge_settings.raw("BASE_URL"))
+    if not _is_whop_url(base_url, allow_apex=True):
+        messages.append(
+            Warning(
+                f"DM_BRIDGE['BASE_URL'] is {base_url!r}, not a whop.com URL, while DEBUG is off: "
+                "production may be talking to the Whop emulator or another stand-in.",
+                hint=(
+                    "Set DM_BRIDGE['BASE_URL'] to 'https://api.whop.com/api/v1' (or remove it "
+                    "to use that default); keep emulator URLs for DEBUG or tests."
+                ),
+                id="dm_bridge.W001",
+            )
+        )
+    elements_url = _text(dm_bridge_settings.raw("ELEMENTS_URL"))
+    if not _is_whop_url(elements_url, allow_apex=False):
+        messages.append(
+            Warning(
+                f"DM_BRIDGE['ELEMENTS_URL'] is {elements_url!r}, not on *.whop.com, while DEBUG "
+                "is off: browsers would load the chat elements from somewhere other than Whop.",
+                hint=(
+                    "Set DM_BRIDGE['ELEMENTS_URL'] to "
+                    "'https://apollo.elements.whop.com/release/elements.js' (or remove it to use "
+                    "that default)."
+                ),
+                id="dm_bridge.W002",
+            )
+        )
+    return messages
+
+
+def _check_tasks() -> list[CheckMessage]:
+    if not dm_bridge_settings.raw("TASKS_ENABLED"):
+        return []
+    messages: list[CheckMessage] = []
+    celery_installed = importlib.util.find_spec("celery") is not None
+    broker = _text(getattr(settings, "CELERY_BROKER_URL", "")) or _text(
+        os.environ.get("CELERY_BROKER_URL", "")
+    )
+    if not celery_installed or not broker:
+        problem = (
+            "Celery is not installed" if not celery_installed else "CELERY_BROKER_URL is not set"
+        )
+        messages.append(
+            Error(
+                f"DM_BRIDGE['TASKS_ENABLED'] is on but {problem}: Whop work would never run.",
+                hint=(
+                    "Install the celery extra (pip install 'dm-bridge[celery]') and set "
+                    "CELERY_BROKER_URL (e.g. 'redis://localhost:6379/0') in settings, with a Celery "
+                    "app loading them (namespace='CELERY'); or set "
+                    "DM_BRIDGE['TASKS_ENABLED'] = False to run the work inline."
+                ),
+                id="dm_bridge.E004",
+            )
+        )
+    if not _text(dm_bridge_settings.raw("REDIS_URL")):
+        messages.append(
+            Warning(
+                "DM_BRIDGE['REDIS_URL'] is empty while TASKS_ENABLED: the Whop rate limiter is "
+                "per process, which is fine for one worker process but lets several workers "
+                "together exceed Whop's limit (and hit 429s).",
+                hint=(
+                    "Set DM_BRIDGE['REDIS_URL'] (e.g. 'redis://localhost:6379/1') to share the "
+                    "limiter between workers; silence dm_bridge.W003 if you run a single worker."
+                ),
+                id="dm_bridge.W003",
+            )
+        )
+    return messages
+
+
+# (setting, lowest, highest, lowest allowed?, what it means)
+NUMERIC_RANGES: tuple[tuple[str, float, float, bool, str], ...] = (
+    ("MAX_MEMBERS", 1, 50, True, "an integer from 1 to 50 (Whop's cap on DM members)"),
+    (
+        "TOKEN_LIFETIME",
+        60,
+        10800,
+        True,
+        "an integer number of seconds from 60 to 10800 (Whop allows tokens of up to 3 hours)",
+    ),
+    (
+        "RATE_LIMIT_SAFETY",
+        0,
+        1,
+        False,
+        "a number greater than 0 and at most 1 (the share of Whop's rate limit to use, e.g. 0.98)",
+    ),
+)
+
+
+def _check_numbers() -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    for name, low, high, low_allowed, meaning in NUMERIC_RANGES:
+        value = dm_bridge_settings.raw(name)
+        if _in_range(value, low, high, low_allowed, integer=(name != "RATE_LIMIT_SAFETY")):
+            continue
+        messages.append(
+            Error(
+                f"DM_BRIDGE[{name!r}] is {value!r}; it must be {meaning}.",
+                hint=f"Set DM_BRIDGE[{name!r}] to {meaning}, or remove it to use the default.",
+                id="dm_bridge.E005",
+            )
+        )
+    return messages
+
+
+def _in_range(value: Any, low: float, high: float, low_allowed: bool, *, integer: bool) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if integer and not (isinstance(value, int) or float(value).is_integer()):
+        return False
+    if not math.isfinite(value):
+        return False
+    above_low = value >= low if low_allowed else value > low
+    return above_low and value <= high
+
+
+def _is_whop_url(url: str, *, allow_apex: bool) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    host = (parts.hostname or "").lower()
+    on_whop = host.endswith("." + WHOP_DOMAIN) or (allow_apex and host == WHOP_DOMAIN)
+    return parts.scheme == "https" and on_whop
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""

@@ -1,0 +1,625 @@
+"""The REST operations under /api/v1, one method per ``<resource>.<action>``.
+
+Each method runs inside the server's lock and one SQLite transaction; it returns the JSON to
+send (or raises an :class:`ApiError`). Side effects outside the database (webhooks) are queued
+on ``call.after_commit`` and run only once the transaction committed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from dm_bridge.emulator import validation as v
+from dm_bridge.emulator.auth import ALL_SCOPES, Principal, mint_token
+from dm_bridge.emulator.errors import (
+    ApiError,
+    bad_request,
+    conflict,
+    forbidden,
+    not_found,
+    unprocessable,
+)
+from dm_bridge.emulator.pagination import Listing, paginate, parse_page_request
+from dm_bridge.emulator.store import Store, iso_from_ms, new_id, now_ms
+
+MAX_MEMBERS = 50
+TOKEN_DEFAULT_SECONDS = 3600
+TOKEN_MAX_SECONDS = 3 * 3600
+NOTIFICATION_PREFERENCES = ("all", "mentions", "none")
+MEMBER_STATUSES = ("requested", "accepted", "hidden", "closed", "archived")
+USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+MAX_CONTENT = 20_000
+MAX_NAME = 200
+
+# resource -> {(method, has_id): action}
+ROUTES: dict[str, dict[tuple[str, bool], str]] = {
+    "dm_channels": {
+        ("POST", False): "create",
+        ("GET", False): "list",
+        ("GET", True): "retrieve",
+        ("PATCH", True): "update",
+        ("DELETE", True): "delete",
+    },
+    "dm_members": {
+        ("POST", False): "create",
+        ("GET", False): "list",
+        ("GET", True): "retrieve",
+        ("PATCH", True): "update",
+        ("DELETE", True): "delete",
+    },
+    "messages": {
+        ("POST", False): "create",
+        ("GET", False): "list",
+        ("GET", True): "retrieve",
+        ("PATCH", True): "update",
+        ("DELETE", True): "delete",
+    },
+    "users": {("GET", False): "list", ("GET", True): "retrieve", ("PATCH", True): "update"},
+    "companies": {("POST", False): "create", ("GET", False): "list", ("GET", True): "retrieve"},
+    "access_tokens": {("POST", False): "create"},
+}
+
+OPERATIONS = tuple(
+    f"{resource}.{action}" for resource, table in ROUTES.items() for action in table.values()
+)
+
+Publisher = Callable[[str, dict[str, Any], str], None]
+
+
+@dataclass
+class Call:
+    principal: Principal
+    body: dict[str, Any]
+    query: dict[str, str]
+    path_id: str | None = None
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    def param(self, name: str) -> Any:
+        """A parameter from the body (POST/PATCH) or else the query string."""
+        if name in self.body:
+            return self.body[name]
+        return self.query.get(name)
+
+    def company_param(self) -> str | None:
+        merged = {k: self.query[k] for k in ("company_id", "account_id") if k in self.query}
+        merged.update({k: self.body[k] for k in ("company_id", "account_id") if k in self.body})
+        return v.company_param(merged)
+
+
+class Api:
+    def __init__(self, store: Store, publish: Publisher) -> None:
+        self.store = store
+        self.publish = publish
+
+    def dispatch(self, operation: str, call: Call) -> Any:
+        method = getattr(self, operation.replace(".", "_"))
+        return method(call)
+
+    # --- shared checks ----------------------------------------------------------------------
+    def _company(self, call: Call) -> str:
+        """The company a call acts in: the credential's, which a body/query ID must match."""
+        requested = call.company_param()
+        own = call.principal.company_id
+        if requested is not None and requested != own:
+            who = "API key" if call.principal.is_api_key else "access token"
+            raise forbidden(
+                f"This {who} belongs to {own} and cannot act for {requested}.", "company_id"
+            )
+        return own
+
+    def _channel(self, call: Call, channel_id: str, param: str = "id") -> sqlite3.Row:
+        """A channel the caller may see; anything else is 404 (existence is not revealed)."""
+        channel = self.store.channel(channel_id)
+        principal = call.principal
+        visible = (
+            channel is not None
+            and channel["company_id"] == principal.company_id
+            and (
+                principal.is_api_key
+                or self.store.membership(channel_id, principal.user_id or "") is not None
+            )
+        )
+        if not visible:
+            raise not_found(f"DM channel {channel_id} not found.", param)
+        assert channel is not None
+        return channel
+
+    def _require_admin(self, call: Call, channel: sqlite3.Row, action: str) -> None:
+        principal = call.principal
+        if principal.is_api_key or channel["creator_user_id"] == principal.user_id:
+            return
+        raise forbidden(f"Only a channel admin (its creator or the company API key) can {action}.")
+
+    def _resolve_user(self, ref: str, param: str) -> sqlite3.Row:
+        user = self.store.resolve_user(ref)
+        if user is None:
+            raise unprocessable(f"Unknown user {ref!r} (not a user ID, username or email).", param)
+        return user
+
+    def _list(self, call: Call, listing: Listing) -> tuple[list[sqlite3.Row], dict[str, Any]]:
+        page = parse_page_request(call.query, listing)
+        return paginate(self.store.conn, listing, page)
+
+    # --- dm_channels ------------------------------------------------------------------------
+    def dm_channels_create(self, call: Call) -> dict[str, Any]:
+        refs = v.require_str_list(call.body, "with_user_ids")
+        company_id = self._company(call)
+        name = v.optional_str(call.body, "custom_name", max_length=MAX_NAME)
+        notifications = v.optional_bool(call.body, "notifications_enabled")
+        if not refs:
+            raise unprocessable("with_user_ids must name at least one user.", "with_user_ids")
+        user_ids = {self._resolve_user(ref, "with_user_ids")["id"] for ref in refs}
+        if call.principal.user_id:
+            user_ids.add(call.principal.user_id)
+        if len(user_ids) > MAX_MEMBERS:
+            raise unprocessable(
+                f"A DM channel can have at most {MAX_MEMBERS} members (got {len(user_ids)}).",
+                "with_user_ids",
+            )
+        key = ",".join(sorted(user_ids))
+        existing = self.store.one(
+            "SELECT * FROM channels WHERE company_id = ? AND member_key = ? ORDER BY seq LIMIT 1",
+            [company_id, key],
+        )
+        if existing is not None:
+            return self.store.channel_json(existing)
+        channel = self.store.create_channel(
+            company_id=company_id,
+            user_ids=sorted(user_ids),
+            name=name if v.present(name) else None,
+            creator_user_id=call.principal.user_id,
+            notifications_enabled=notifications if v.present(notifications) else True,
+        )
+        return self.store.channel_json(channel)
+
+    def dm_channels_retrieve(self, call: Call) -> dict[str, Any]:
+        return self.store.channel_json(self._channel(call, call.path_id or ""))
+
+    def dm_channels_update(self, call: Call) -> dict[str, Any]:
+        channel = self._channel(call, call.path_id or "")
+        name = v.optional_str(call.body, "custom_name", max_length=MAX_NAME)
+        self._require_admin(call, channel, "rename it")
+        if v.present(name):
+            self.store.run("UPDATE channels SET name = ? WHERE id = ?", [name, channel["id"]])
+        return self.store.channel_json(self._channel(call, channel["id"]))
+
+    def dm_channels_list(self, call: Call) -> dict[str, Any]:
+        company_id = self._company(call)
+        principal = call.principal
+        if principal.is_api_key:
+            listing = Listing(
+                kind="dm_channels",
+                select="c.*",
+                from_where="FROM channels c WHERE c.company_id = ?",
+                params=[company_id],
+                key_columns=("c.activity_ms", "c.seq"),
+                descending=True,
+            )
+        else:
+            listing = Listing(
+                kind="dm_channels",
+                select="c.*",
+                from_where=(
+                    "FROM channels c WHERE c.company_id = ? AND EXISTS "
+                    "(SELECT 1 FROM members m WHERE m.channel_id = c.id AND m.user_id = ?)"
+                ),
+                params=[company_id, principal.user_id],
+                key_columns=("c.activity_ms", "c.seq"),
+                descending=True,
+            )
+        rows, page_info = self._list(call, listing)
+        return {"data": [self.store.channel_json(r) for r in rows], "page_info": page_info}
+
+    def dm_channels_delete(self, call: Call) -> bool:
+        channel = self._channel(call, call.path_id or "")
+        self._require_admin(call, channel, "delete it")
+        self.store.delete_channel(channel["id"])
+        return True
+
+    # --- dm_members -------------------------------------------------------------------------
+    def _member(self, call: Call) -> tuple[sqlite3.Row, sqlite3.Row]:
+        member_id = call.path_id or ""
+        member = self.store.member(member_id)
+        if member is None:
+            raise not_found(f"DM member {member_id} not found.", "id")
+        try:
+            channel = self._channel(call, member["channel_id"])
+        except ApiError:
+            raise not_found(f"DM member {member_id} not found.", "id") from None
+        return member, channel
+
+    def dm_members_create(self, call: Call) -> dict[str, Any]:
+        channel_id = v.require_str(call.body, "channel_id")
+        user_ref = v.require_str(call.body, "user_id")
+        channel = self._channel(call, channel_id, "channel_id")
+        self._require_admin(call, channel, "add members")
+        user = self._resolve_user(user_ref, "user_id")
+        existing = self.store.membership(channel["id"], user["id"])
+        if existing is not None:
+            raise conflict(
+                f"User {user['id']} is already a member of {channel['id']} (member {existing['id']}).",
+                "user_id",
+            )
+        if self.store.member_count(channel["id"]) >= MAX_MEMBERS:
+            raise unprocessable(
+                f"DM channel {channel['id']} already has {MAX_MEMBERS} members, the maximum.",
+                "user_id",
+            )
+        return self.store.member_json(self.store.add_member(channel["id"], user["id"]))
+
+    def dm_members_retrieve(self, call: Call) -> dict[str, Any]:
+        member, _ = self._member(call)
+        return self.store.member_json(member)
+
+    def dm_members_update(self, call: Call) -> dict[str, Any]:
+        member, channel = self._member(call)
+        preference = v.choice(call.body, "notification_preference", NOTIFICATION_PREFERENCES)
+        status = v.choice(call.body, "status", MEMBER_STATUSES)
+        if member["user_id"] != call.principal.user_id:
+            self._require_admin(call, channel, "change another member")
+        if v.present(preference):
+            self.store.run(
+                "UPDATE members SET notification_preference = ? WHERE id = ?",
+                [preference, member["id"]],
+            )
+        if v.present(status):
+            self.store.run("UPDATE members SET status = ? WHERE id = ?", [status, member["id"]])
+        updated = self.store.member(member["id"])
+        assert updated is not None
+        return self.store.member_json(updated)
+
+    def dm_members_list(self, call: Call) -> dict[str, Any]:
+        channel_id = v.require_str(call.query, "channel_id")
+        channel = self._channel(call, channel_id, "channel_id")
+        listing = Listing(
+            kind="dm_members",
+            from_where="FROM members WHERE channel_id = ?",
+            params=[channel["id"]],
+            key_columns=("seq",),
+            descending=False,
+        )
+        rows, page_info = self._list(call, listing)
+        return {"data": [self.store.member_json(r) for r in rows], "page_info": page_info}
+
+    def dm_members_delete(self, call: Call) -> bool:
+        member, channel = self._member(call)
+        if member["user_id"] != call.principal.user_id:
+            self._require_admin(call, channel, "remove another member")
+        self.store.run("DELETE FROM members WHERE id = ?", [member["id"]])
+        self.store.refresh_member_key(channel["id"])
+        return True
+
+    # --- messages ---------------------------------------------------------------------------
+    def _message(self, call: Call) -> tuple[sqlite3.Row, sqlite3.Row]:
+        message_id = call.path_id or ""
+        message = self.store.message(message_id)
+        if message is None:
+            raise not_found(f"Message {message_id} not found.", "id")
+        try:
+            channel = self._channel(call, message["channel_id"])
+        except ApiError:
+            raise not_found(f"Message {message_id} not found.", "id") from None
+        return message, channel
+
+    def _mark_viewed(self, call: Call, channel_id: str) -> None:
+        if call.principal.user_id:
+            self.store.run(
+                "UPDATE members SET last_viewed_at_ms = ? WHERE channel_id = ? AND user_id = ?",
+                [now_ms(), channel_id, call.principal.user_id],
+            )
+
+    def messages_create(self, call: Call) -> dict[str, Any]:
+        channel_id = v.require_str(call.body, "channel_id")
+        content = call.body.get("content")
+        if content is None:
+            raise bad_request("Missing required parameter: content.", "content")
+        if not isinstance(content, str):
+            raise bad_request("content must be a string.", "content")
+        attachments = call.body.get("attachments")
+        if attachments is not None and not isinstance(attachments, list):
+            raise bad_request("attachments must be an array.", "attachments")
+        poll = v.optional_object(call.body, "poll")
+        reply_to = v.optional_str(call.body, "replying_to_message_id")
+        channel = self._channel(call, channel_id, "channel_id")
+        if not content.strip() and not attachments:
+            raise unprocessable("content must not be empty.", "content")
+        if len(content) > MAX_CONTENT:
+            raise unprocessable(f"content must be at most {MAX_CONTENT} characters.", "content")
+        if v.present(reply_to) and reply_to is not None:
+            original = self.store.message(reply_to)
+            if original is None or original["channel_id"] != channel["id"]:
+                raise unprocessable(
+                    f"replying_to_message_id {reply_to} is not a message in this channel.",
+                    "replying_to_message_id",
+                )
+        principal = call.principal
+        if principal.is_api_key:
+            company = self.store.company(channel["company_id"])
+            author, message_type = (company["bot_user_id"] if company else None), "automated"
+        else:
+            author, message_type = principal.user_id, "regular"
+        message = self.store.create_message(
+            channel=channel,
+            user_id=author or "",
+            content=content,
+            message_type=message_type,
+            replying_to_message_id=reply_to if v.present(reply_to) else None,
+            attachments=attachments,
+            poll=poll if v.present(poll) else None,
+        )
+        self._mark_viewed(call, channel["id"])
+        shaped = self.store.message_json(message, channel["company_id"])
+        event = {**shaped, "channel_id": channel["id"]}
+        company_id = channel["company_id"]
+        call.after_commit.append(lambda: self.publish("chat.message.created", event, company_id))
+        return shaped
+
+    def messages_retrieve(self, call: Call) -> dict[str, Any]:
+        message, channel = self._message(call)
+        return self.store.message_json(message, channel["company_id"])
+
+    def _require_author(self, call: Call, message: sqlite3.Row, action: str) -> None:
+        principal = call.principal
+        if not principal.is_api_key and message["user_id"] != principal.user_id:
+            raise forbidden(f"Only the author (or the company API key) can {action} this message.")
+
+    def messages_update(self, call: Call) -> dict[str, Any]:
+        message, channel = self._message(call)
+        content = v.optional_str(call.body, "content")
+        pinned = v.optional_bool(call.body, "is_pinned")
+        self._require_author(call, message, "edit")
+        if v.present(content) and content is not None:
+            if not content.strip():
+                raise unprocessable("content must not be empty.", "content")
+            if len(content) > MAX_CONTENT:
+                raise unprocessable(f"content must be at most {MAX_CONTENT} characters.", "content")
+            self.store.run(
+                "UPDATE messages SET content = ?, is_edited = 1, updated_at = ? WHERE id = ?",
+                [content, iso_from_ms(now_ms()), message["id"]],
+            )
+        if v.present(pinned):
+            self.store.run(
+                "UPDATE messages SET is_pinned = ? WHERE id = ?", [int(pinned), message["id"]]
+            )
+        updated = self.store.message(message["id"])
+        assert updated is not None
+        return self.store.message_json(updated, channel["company_id"])
+
+    def messages_list(self, call: Call) -> dict[str, Any]:
+        channel_id = v.require_str(call.query, "channel_id")
+        direction = v.choice(call.query, "direction", ("asc", "desc"))
+        channel = self._channel(call, channel_id, "channel_id")
+        listing = Listing(
+            kind=f"messages:{direction if v.present(direction) else 'desc'}",
+            from_where="FROM messages WHERE channel_id = ?",
+            params=[channel["id"]],
+            key_columns=("created_at", "seq"),
+            descending=direction != "asc",
+        )
+        rows, page_info = self._list(call, listing)
+        self._mark_viewed(call, channel["id"])
+        company_id = channel["company_id"]
+        return {
+            "data": [self.store.message_json(r, company_id) for r in rows],
+            "page_info": page_info,
+        }
+
+    def messages_delete(self, call: Call) -> bool:
+        message, channel = self._message(call)
+        self._require_author(call, message, "delete")
+        self.store.run("DELETE FROM messages WHERE id = ?", [message["id"]])
+        self.store.refresh_last_message(channel["id"])
+        return True
+
+    # --- users ------------------------------------------------------------------------------
+    def _user(self, call: Call) -> sqlite3.Row:
+        ref = call.path_id or ""
+        user = self.store.user(ref) or self.store.one(
+            "SELECT * FROM users WHERE username = ?", [ref]
+        )
+        if user is None:
+            raise not_found(f"User {ref} not found.", "id")
+        return user
+
+    def users_retrieve(self, call: Call) -> dict[str, Any]:
+        company_id = self._company(call) if call.company_param() else None
+        return self.store.user_json(self._user(call), company_id)
+
+    def users_list(self, call: Call) -> dict[str, Any]:
+        company_id = self._company(call) if call.company_param() else None
+        query = (call.query.get("query") or "").strip()
+        where, params = "FROM users u WHERE 1 = 1", []
+        if query:
+            like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where += (
+                " AND (u.username LIKE ? ESCAPE '\\' OR u.name LIKE ? ESCAPE '\\' OR EXISTS ("
+                "SELECT 1 FROM user_profiles p WHERE p.user_id = u.id AND p.company_id = ? AND "
+                "(p.username LIKE ? ESCAPE '\\' OR p.name LIKE ? ESCAPE '\\')))"
+            )
+            params = [like, like, company_id or "", like, like]
+        listing = Listing(
+            kind="users",
+            select="u.*",
+            from_where=where,
+            params=params,
+            key_columns=("u.seq",),
+            descending=False,
+        )
+        rows, page_info = self._list(call, listing)
+        return {"data": [self.store.user_json(r, company_id) for r in rows], "page_info": page_info}
+
+    def users_update(self, call: Call) -> dict[str, Any]:
+        user = self._user(call)
+        company_id = self._company(call) if call.company_param() else None
+        principal = call.principal
+        if not principal.is_api_key and principal.user_id != user["id"]:
+            raise forbidden("An access token can only update its own user.")
+        name = v.optional_str(call.body, "name", max_length=MAX_NAME)
+        username = v.optional_str(call.body, "username")
+        bio = v.optional_str(call.body, "bio", max_length=2000)
+        picture = self._picture(call.body)
+        if v.present(username) and username is not None and not USERNAME_RE.match(username):
+            raise unprocessable(
+                "username must be 1-40 letters, digits, '_', '.' or '-', starting with a letter or digit.",
+                "username",
+            )
+        changes = {
+            column: value
+            for column, value in (
+                ("name", name),
+                ("username", username),
+                ("bio", bio),
+                ("profile_picture_url", picture),
+            )
+            if v.present(value)
+        }
+        if company_id is not None:
+            self.store.run(
+                "INSERT OR IGNORE INTO user_profiles (user_id, company_id) VALUES (?, ?)",
+                [user["id"], company_id],
+            )
+            for column, value in changes.items():
+                self.store.run(
+                    f"UPDATE user_profiles SET {column} = ? WHERE user_id = ? AND company_id = ?",  # noqa: S608 - fixed columns
+                    [value, user["id"], company_id],
+                )
+        else:
+            if "username" in changes:
+                if changes["username"] is None:
+                    raise unprocessable("username cannot be removed.", "username")
+                taken = self.store.one(
+                    "SELECT id FROM users WHERE username = ? AND id != ?",
+                    [changes["username"], user["id"]],
+                )
+                if taken is not None:
+                    raise conflict(f"The username {changes['username']!r} is taken.", "username")
+            for column, value in changes.items():
+                self.store.run(f"UPDATE users SET {column} = ? WHERE id = ?", [value, user["id"]])  # noqa: S608
+        updated = self.store.user(user["id"])
+        assert updated is not None
+        return self.store.user_json(updated, company_id)
+
+    @staticmethod
+    def _picture(body: dict[str, Any]) -> Any:
+        if "profile_picture" not in body:
+            return v.ABSENT
+        value = body["profile_picture"]
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return value
+        if isinstance(value, dict) and isinstance(value.get("url"), str):
+            return value["url"]
+        raise bad_request('profile_picture must be {"url": "..."} or null.', "profile_picture")
+
+    # --- companies (connected accounts) -----------------------------------------------------
+    def companies_create(self, call: Call) -> dict[str, Any]:
+        email = v.email(call.body, "email")
+        parent = v.require_str(call.body, "parent_company_id")
+        title = v.optional_str(call.body, "title", max_length=MAX_NAME)
+        metadata = v.optional_object(call.body, "metadata")
+        send_emails = v.optional_bool(call.body, "send_customer_emails")
+        own = call.principal.company_id
+        if parent != own:
+            raise forbidden(
+                f"This API key belongs to {own}; it cannot create companies under {parent}.",
+                "parent_company_id",
+            )
+        owner = self.store.one("SELECT * FROM users WHERE email = ? ORDER BY seq LIMIT 1", [email])
+        if owner is None:
+            local = email.split("@", 1)[0]
+            owner = self.store.create_user(
+                username=self.store.unique_username(local), name=local, email=email
+            )
+        company = self.store.insert(
+            "companies",
+            {
+                "id": new_id("biz_"),
+                "title": title if v.present(title) and title else email,
+                "parent_company_id": parent,
+                "metadata": json.dumps(
+                    metadata if v.present(metadata) and metadata is not None else {}
+                ),
+                "email": email,
+                "owner_user_id": owner["id"],
+                "bot_user_id": None,
+                "send_customer_emails": int(send_emails) if v.present(send_emails) else 0,
+                "created_at": iso_from_ms(now_ms()),
+            },
+        )
+        return self.store.company_json(company)
+
+    def companies_list(self, call: Call) -> dict[str, Any]:
+        parent = call.query.get("parent_company_id") or call.query.get("parent_account_id")
+        own = call.principal.company_id
+        if parent and parent != own:
+            raise forbidden(
+                f"This API key belongs to {own}; it cannot list companies of {parent}.",
+                "parent_company_id",
+            )
+        listing = Listing(
+            kind="companies",
+            from_where="FROM companies WHERE parent_company_id = ?",
+            params=[own],
+            key_columns=("seq",),
+            descending=False,
+        )
+        rows, page_info = self._list(call, listing)
+        return {"data": [self.store.company_json(r) for r in rows], "page_info": page_info}
+
+    def companies_retrieve(self, call: Call) -> dict[str, Any]:
+        company_id = call.path_id or ""
+        company = self.store.company(company_id)
+        own = call.principal.company_id
+        if company is None or own not in (company["id"], company["parent_company_id"]):
+            raise not_found(f"Company {company_id} not found.", "id")
+        return self.store.company_json(company)
+
+    # --- access tokens ----------------------------------------------------------------------
+    def access_tokens_create(self, call: Call) -> dict[str, Any]:
+        user_ref = v.require_str(call.body, "user_id")
+        company_id = self._company(call)
+        scopes = v.optional_str_list(call.body, "scoped_actions")
+        expires_raw = call.body.get("expires_at")
+        now = time.time()
+        if expires_raw is None:
+            expires_at = now + TOKEN_DEFAULT_SECONDS
+        else:
+            expires_at = _parse_expiry(expires_raw)
+            if expires_at <= now:
+                raise unprocessable("expires_at is in the past.", "expires_at")
+            if expires_at > now + TOKEN_MAX_SECONDS + 5:
+                raise unprocessable("expires_at must be at most 3 hours from now.", "expires_at")
+        user = self._resolve_user(user_ref, "user_id")
+        token = mint_token(
+            self.store.signing_secret(),
+            user_id=user["id"],
+            company_id=company_id,
+            scopes=scopes if v.present(scopes) else ALL_SCOPES,
+            expires_at=round(expires_at, 3),
+        )
+        stamp = datetime.fromtimestamp(expires_at, tz=UTC).isoformat(timespec="milliseconds")
+        return {"token": token, "expires_at": stamp.replace("+00:00", "Z")}
+
+
+def _parse_expiry(value: Any) -> float:
+    if isinstance(value, bool):
+        raise bad_request("expires_at must be an ISO 8601 timestamp.", "expires_at")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise bad_request("expires_at must be an ISO 8601 timestamp.", "expires_at") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
+    raise bad_request("expires_at must be an ISO 8601 timestamp.", "expires_at")
