@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -18,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from dm_bridge.testing import emulator, whop_emulator  # noqa: F401 - fixtures used by the tests
+# The ``emulator`` / ``whop_emulator`` fixtures come from the dm_bridge.testing plugin
+# (registered in tests/conftest.py).
 
 CHROMIUM = os.environ.get("DM_BRIDGE_CHROMIUM", "/usr/bin/chromium")
 LAUNCH_ARGS = [
@@ -34,8 +36,11 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 def _unavailable(reason: str) -> None:
-    if os.environ.get("DM_BRIDGE_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{reason} (DM_BRIDGE_REQUIRE_SERVICES=1 requires the browser tests to run)", pytrace=False)
+    if os.environ.get("DM_BRIDGE_REQUIRE_SERVICES", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(
+            f"{reason} (DM_BRIDGE_REQUIRE_SERVICES=1 requires the browser tests to run)",
+            pytrace=False,
+        )
     pytest.skip(reason)
 
 
@@ -63,7 +68,9 @@ def playwright_instance() -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def browser(playwright_instance: Any) -> Iterator[Any]:
-    browser = playwright_instance.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+    browser = playwright_instance.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS
+    )
     try:
         yield browser
     finally:
@@ -86,13 +93,33 @@ def screenshot(request: pytest.FixtureRequest) -> Callable[..., Path]:
 
 
 @pytest.fixture
-def new_context(browser: Any, request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
+def page_errors() -> list[str]:
+    """Uncaught exceptions and console errors of every page the test opened."""
+    return []
+
+
+@pytest.fixture
+def new_context(
+    browser: Any, request: pytest.FixtureRequest, page_errors: list[str]
+) -> Iterator[Callable[..., Any]]:
     contexts: list[Any] = []
+
+    def watch(page: Any) -> None:
+        page.on("pageerror", lambda exc: page_errors.append(f"{page.url}: uncaught {exc}"))
+        page.on(
+            "console",
+            lambda msg: (
+                page_errors.append(f"{page.url}: console.{msg.type}: {msg.text}")
+                if msg.type == "error"
+                else None
+            ),
+        )
 
     def make(**kwargs: Any) -> Any:
         kwargs.setdefault("viewport", {"width": 1100, "height": 720})
         context = browser.new_context(**kwargs)
         context.set_default_timeout(10_000)
+        context.on("page", watch)
         contexts.append(context)
         return context
 
@@ -104,11 +131,11 @@ def new_context(browser: Any, request: pytest.FixtureRequest) -> Iterator[Callab
     for c_index, context in enumerate(contexts):
         if failed:
             for p_index, page in enumerate(context.pages):
-                path = ARTIFACTS / f"{_safe_name(request.node.name)}-failure-{c_index}-{p_index}.png"
-                try:
+                path = (
+                    ARTIFACTS / f"{_safe_name(request.node.name)}-failure-{c_index}-{p_index}.png"
+                )
+                with contextlib.suppress(Exception):  # best effort: the page may be gone
                     page.screenshot(path=str(path), full_page=True)
-                except Exception:  # noqa: BLE001 - best effort: the page may be gone
-                    pass
         context.close()
 
 

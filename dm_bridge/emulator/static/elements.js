@@ -311,6 +311,7 @@
 .whop-emu-msg-content { white-space: pre-wrap; overflow-wrap: anywhere; word-break: break-word; }
 .whop-emu-msg-content a { color: inherit; text-decoration: underline; }
 .whop-emu-msg-own { align-items: flex-end; }
+.whop-emu-msg-own .whop-emu-msg-meta { flex-direction: row-reverse; }
 .whop-emu-msg-own .whop-emu-msg-bubble {
   background: var(--whop-emu-accent); color: var(--whop-emu-accent-fg);
   border-bottom-left-radius: 16px; border-bottom-right-radius: 4px;
@@ -324,6 +325,7 @@
 }
 .whop-emu-msg:hover .whop-emu-msg-delete, .whop-emu-msg-delete:focus-visible { opacity: 1; }
 .whop-emu-style-discord .whop-emu-msg, .whop-emu-style-discord .whop-emu-msg-own { align-items: flex-start; }
+.whop-emu-style-discord .whop-emu-msg-own .whop-emu-msg-meta { flex-direction: row; }
 .whop-emu-style-discord .whop-emu-msg-bubble, .whop-emu-style-discord .whop-emu-msg-own .whop-emu-msg-bubble {
   max-width: 100%; background: transparent; color: var(--whop-emu-fg); padding: 0 4px; border-radius: 0;
 }
@@ -840,7 +842,8 @@
   class ChatElement extends BaseElement {
     constructor(session, options) {
       super(session, "chat-element", options);
-      this._messages = new Map(); // id -> {message, node}
+      this._messages = new Map(); // id -> {message, node, knownAt, seq}
+      this._seq = 0;
       this._olderCursor = null;
       this._failures = 0;
       this._sending = false;
@@ -993,14 +996,7 @@
         ]);
         if (!this._alive(gen)) return;
         this._failures = 0;
-        this._session._channelTitle(channel, signal).then(
-          (t) => {
-            if (this._alive(gen)) ui.title.textContent = t;
-          },
-          () => {
-            if (this._alive(gen)) ui.title.textContent = channel.name || "Direct message";
-          }
-        );
+        this._showTitle(gen, channel);
         ui.loading.hidden = true;
         this._olderCursor = page.page_info && page.page_info.has_next_page ? page.page_info.end_cursor : null;
         ui.loadOlder.hidden = !this._olderCursor;
@@ -1055,6 +1051,31 @@
       return true;
     }
 
+    /** Title = channel name, else the other members' names; refreshed every TITLE_TTL_MS. */
+    _showTitle(gen, channel) {
+      this._titleAt = Date.now();
+      this._session._channelTitle(channel, this._abort.signal).then(
+        (t) => {
+          if (this._alive(gen) && this._ui.title.textContent !== t) this._ui.title.textContent = t;
+        },
+        () => {
+          if (this._alive(gen) && this._ui.title.textContent === "Loading…") {
+            this._ui.title.textContent = channel.name || "Direct message";
+          }
+        }
+      );
+    }
+
+    _refreshTitle(gen) {
+      if (Date.now() - (this._titleAt || 0) < TITLE_TTL_MS) return;
+      this._titleAt = Date.now();
+      const id = this._options.channelId;
+      this._session
+        ._api("GET", "/dm_channels/" + encodeURIComponent(id), { signal: this._abort.signal })
+        .then((channel) => this._alive(gen) && this._showTitle(gen, channel))
+        .catch(() => {}); // access problems surface through the message poll
+    }
+
     _fetchLatest(channelId, signal) {
       return this._session._api("GET", "/messages", {
         query: { channel_id: channelId, direction: "desc", first: PAGE_SIZE },
@@ -1074,6 +1095,7 @@
         }
         const data = page.data || [];
         this._merge(data, { complete: !(page.page_info && page.page_info.has_next_page), since });
+        this._refreshTitle(gen);
         this._later(gen, CHAT_POLL_MS, () => this._poll(gen));
       } catch (err) {
         if (!this._alive(gen) || isAbort(err)) return;
@@ -1131,7 +1153,9 @@
       let added = 0;
       const seen = new Set();
       let oldestInPage = Infinity;
-      for (const message of incoming) {
+      // Pages come newest first: walk them oldest first so `seq` breaks created_at ties in
+      // the server's order.
+      for (const message of incoming.slice().reverse()) {
         if (!message || !message.id) continue;
         seen.add(message.id);
         const t = toMillis(message.created_at);
@@ -1147,7 +1171,12 @@
             this._fillMessage(existing.node, message);
           }
         } else {
-          this._messages.set(message.id, { message, node: this._renderMessage(message), knownAt: Date.now() });
+          this._messages.set(message.id, {
+            message,
+            node: this._renderMessage(message),
+            knownAt: Date.now(),
+            seq: this._seq++,
+          });
           added += 1;
         }
       }
@@ -1175,7 +1204,7 @@
         const ta = toMillis(a.message.created_at);
         const tb = toMillis(b.message.created_at);
         if (ta !== tb && Number.isFinite(ta) && Number.isFinite(tb)) return ta - tb;
-        return String(a.message.id) < String(b.message.id) ? -1 : String(a.message.id) > String(b.message.id) ? 1 : 0;
+        return a.seq - b.seq;
       });
       const list = this._ui.list;
       const current = Array.from(list.children);
