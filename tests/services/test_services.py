@@ -23,12 +23,18 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def api(emulator, token: str = DEFAULT_API_KEY) -> httpx.Client:
-    return httpx.Client(base_url=emulator.api_url, headers={"Authorization": f"Bearer {token}"}, timeout=5)
+    return httpx.Client(
+        base_url=emulator.api_url, headers={"Authorization": f"Bearer {token}"}, timeout=5
+    )
 
 
 def user_token(emulator, whop_user_id: str) -> str:
     with api(emulator) as http:
-        body = {"company_id": "biz_emulator", "user_id": whop_user_id, "scoped_actions": ["dms:read", "dms:message:manage"]}
+        body = {
+            "company_id": "biz_emulator",
+            "user_id": whop_user_id,
+            "scoped_actions": ["dms:read", "dms:message:manage"],
+        }
         return http.post("/access_tokens", json=body).raise_for_status().json()["token"]
 
 
@@ -45,7 +51,9 @@ def test_open_dm_creates_the_channel_on_whop_with_its_members(whop, make_user):
     assert channel.attempts == 1
     assert set(channel.members.values_list("status", flat=True)) == {DmMember.Status.ACTIVE}
     with api(whop) as http:
-        members = http.get("/dm_members", params={"channel_id": channel.whop_channel_id}).json()["data"]
+        members = http.get("/dm_members", params={"channel_id": channel.whop_channel_id}).json()[
+            "data"
+        ]
         remote = http.get(f"/dm_channels/{channel.whop_channel_id}").json()
     assert {m["user_id"] for m in members} == {whop_id(buyer), whop_id(seller)}
     assert remote["name"] == "Vintage lamp"
@@ -133,13 +141,17 @@ def test_added_member_joins_and_removed_member_loses_access(whop, make_user):
     channel.refresh_from_db()
     token = user_token(whop, whop_id(staff))
     with api(whop, token) as http:
-        assert http.get("/messages", params={"channel_id": channel.whop_channel_id}).status_code == 200
+        assert (
+            http.get("/messages", params={"channel_id": channel.whop_channel_id}).status_code == 200
+        )
 
     services.remove_member(channel, staff)
     member.refresh_from_db()
     assert member.status == DmMember.Status.REMOVED
     with api(whop, token) as http:
-        assert http.get("/messages", params={"channel_id": channel.whop_channel_id}).status_code == 404
+        assert (
+            http.get("/messages", params={"channel_id": channel.whop_channel_id}).status_code == 404
+        )
     assert services.remove_member(channel, staff) is None  # idempotent
 
 
@@ -151,7 +163,9 @@ def test_set_members_adds_and_removes(whop, make_user):
     assert statuses == {a.pk: "active", b.pk: "active", c.pk: "removed", d.pk: "active"}
     channel.refresh_from_db()
     with api(whop) as http:
-        remote = http.get("/dm_members", params={"channel_id": channel.whop_channel_id}).json()["data"]
+        remote = http.get("/dm_members", params={"channel_id": channel.whop_channel_id}).json()[
+            "data"
+        ]
     assert {m["user_id"] for m in remote} == {whop_id(a), whop_id(b), whop_id(d)}
 
 
@@ -161,7 +175,9 @@ def test_rename_and_delete(whop, make_user):
     services.rename_channel(channel, "Lamp questions")
     channel.refresh_from_db()
     with api(whop) as http:
-        assert http.get(f"/dm_channels/{channel.whop_channel_id}").json()["name"] == "Lamp questions"
+        assert (
+            http.get(f"/dm_channels/{channel.whop_channel_id}").json()["name"] == "Lamp questions"
+        )
     services.delete_channel(channel)
     channel.refresh_from_db()
     assert channel.status == DmChannel.Status.DELETED and channel.deleted_on_whop
@@ -211,7 +227,9 @@ def test_connected_account_is_created_once_after_an_ambiguous_failure(whop, make
     link = services.ensure_whop_user(user)
     assert link.status == WhopUserLink.Status.ACTIVE
     with api(whop) as http:
-        accounts = http.get("/companies", params={"parent_company_id": "biz_emulator"}).json()["data"]
+        accounts = http.get("/companies", params={"parent_company_id": "biz_emulator"}).json()[
+            "data"
+        ]
     assert [acc["metadata"]["internal_user_id"] for acc in accounts] == [str(user.pk)]
     assert len(whop.requests("companies.create")) == 1
 
@@ -228,7 +246,9 @@ def test_commit_then_error_on_create_keeps_the_first_channel(whop, make_user):
     channel.refresh_from_db()
     assert channel.status == DmChannel.Status.ACTIVE and channel.attempts == 2
     with api(whop) as http:
-        assert [c["id"] for c in http.get("/dm_channels").json()["data"]] == [channel.whop_channel_id]
+        assert [c["id"] for c in http.get("/dm_channels").json()["data"]] == [
+            channel.whop_channel_id
+        ]
 
 
 def test_sweeper_picks_up_work_whose_time_has_come(whop, make_user, settings):
@@ -238,7 +258,9 @@ def test_sweeper_picks_up_work_whose_time_has_come(whop, make_user, settings):
     channel.refresh_from_db()
     assert channel.status == DmChannel.Status.PENDING and channel.next_attempt_at
     assert services.sweep() == {"channels": 0, "user_links": 0}  # not due yet
-    DmChannel.objects.filter(pk=channel.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    DmChannel.objects.filter(pk=channel.pk).update(
+        next_attempt_at=timezone.now() - timedelta(seconds=1)
+    )
     assert services.sweep()["channels"] == 1  # inline mode: the sweeper runs the work
     channel.refresh_from_db()
     assert channel.status == DmChannel.Status.ACTIVE
@@ -250,7 +272,9 @@ def test_reconcile_repairs_a_member_removed_on_whop(whop, make_user):
     channel.refresh_from_db()
     member_b = channel.members.get(user=b)
     with api(whop) as http:
-        remote = http.get("/dm_members", params={"channel_id": channel.whop_channel_id}).json()["data"]
+        remote = http.get("/dm_members", params={"channel_id": channel.whop_channel_id}).json()[
+            "data"
+        ]
         victim = next(m for m in remote if m["user_id"] == whop_id(b))
         http.delete(f"/dm_members/{victim['id']}").raise_for_status()
     report = services.reconcile_channel(channel)
@@ -258,7 +282,9 @@ def test_reconcile_repairs_a_member_removed_on_whop(whop, make_user):
     member_b.refresh_from_db()
     assert member_b.status == DmMember.Status.ACTIVE  # inline mode re-added it
     with api(whop) as http:
-        remote = http.get("/dm_members", params={"channel_id": channel.whop_channel_id}).json()["data"]
+        remote = http.get("/dm_members", params={"channel_id": channel.whop_channel_id}).json()[
+            "data"
+        ]
     assert whop_id(b) in {m["user_id"] for m in remote}
     assert str(services.reconcile_channel(channel)) == "in sync"
 
@@ -311,3 +337,46 @@ def test_error_descriptions_do_not_double_full_stops(whop, make_user):
     channel = services.open_dm("k", [a, b])
     channel.refresh_from_db()
     assert ".." not in channel.last_error
+
+
+def test_signals_fire_after_commit(whop, make_user):
+    from dm_bridge import signals
+
+    seen = []
+
+    def record(name):
+        def receiver(sender, **kwargs):
+            seen.append((name, sender.__name__, sorted(kwargs)))
+
+        return receiver
+
+    receivers = {
+        name: record(name)
+        for name in (
+            "whop_user_linked",
+            "dm_channel_ready",
+            "dm_channel_failed",
+            "dm_member_added",
+            "dm_member_removed",
+        )
+    }
+    for name, receiver in receivers.items():
+        getattr(signals, name).connect(receiver)
+    try:
+        a, b, c = make_user(), make_user(), make_user()
+        channel = services.open_dm("k", [a, b])
+        services.add_member(channel, c)
+        services.remove_member(channel, c)
+        whop.add_fault("dm_channels.create", status=403, times=1)
+        services.open_dm("k2", [a, c])
+    finally:
+        for name, receiver in receivers.items():
+            getattr(signals, name).disconnect(receiver)
+    names = [s[0] for s in seen]
+    assert names.count("whop_user_linked") == 3
+    assert names.count("dm_channel_ready") == 1
+    assert names.count("dm_member_added") == 1 and names.count("dm_member_removed") == 1
+    assert names.count("dm_channel_failed") == 1
+    assert ("dm_channel_ready", "DmChannel", ["channel", "signal"]) in seen
+    assert ("dm_member_added", "DmMember", ["channel", "member", "signal", "user"]) in seen
+    assert ("dm_channel_failed", "DmChannel", ["channel", "error", "signal"]) in seen
