@@ -317,10 +317,12 @@ def drive_channel(channel_pk: int) -> str:
                 return "idle"
             run_started = timezone.now()
             _converge(channel)
-            done = DmChannel.objects.filter(pk=channel.pk, next_attempt_at__lte=run_started).update(
-                next_attempt_at=None, failures=0
-            )
+            # Done and released in one statement, unless new work arrived meanwhile.
+            done = DmChannel.objects.filter(
+                pk=channel.pk, next_attempt_at__lte=run_started, lease_token=token
+            ).update(next_attempt_at=None, failures=0, lease_until=None, lease_token="")
             if done:
+                token = ""
                 return "done"
             channel.refresh_from_db()
         return "done"
@@ -333,7 +335,8 @@ def drive_channel(channel_pk: int) -> str:
         _fail_channel(channel, str(exc))
         return "failed"
     finally:
-        _release(channel, token)
+        if token:
+            _release(channel, token)
 
 
 def drive_user_link(link_pk: int) -> str:
@@ -517,13 +520,15 @@ def _converge(channel: DmChannel) -> None:
 
 def _create_on_whop(client: PacedWhopClient, channel: DmChannel) -> None:
     members = list(
-        channel.members.filter(status__in=CURRENT_MEMBER).select_related("user").order_by("pk")
+        channel.members.filter(status__in=CURRENT_MEMBER)
+        .select_related("user__whop_link")
+        .order_by("pk")
     )
     if not members:
         raise InvalidDmRequest(
             "This DM has no members left; add one before it can be created on Whop."
         )
-    whop_ids = [ensure_whop_user(m.user).whop_user_id for m in members]
+    whop_ids = [_linked(m.user).whop_user_id for m in members]
     result = client.create_dm_channel(
         whop_ids,
         company_id=channel.company_id,
@@ -531,16 +536,21 @@ def _create_on_whop(client: PacedWhopClient, channel: DmChannel) -> None:
         before_send=lambda: _count_attempt(channel, intent=True),
     )
     now = timezone.now()
-    DmChannel.objects.filter(pk=channel.pk).update(
-        whop_channel_id=result.id, whop_name=result.name or "", needs_reconcile=False, last_error=""
-    )
+    found = {"whop_channel_id": result.id, "whop_name": result.name or "", "needs_reconcile": False}
+    # Pending -> active in the same statement; a row deleted meanwhile keeps its status.
     became_active = DmChannel.objects.filter(pk=channel.pk, status=DmChannel.Status.PENDING).update(
-        status=DmChannel.Status.ACTIVE, activated_at=now
+        **found, last_error="", status=DmChannel.Status.ACTIVE, activated_at=now
     )
+    if not became_active:
+        DmChannel.objects.filter(pk=channel.pk).update(**found, last_error="")
+        channel.refresh_from_db()
+    else:
+        for name, value in found.items():
+            setattr(channel, name, value)
+        channel.status, channel.activated_at, channel.last_error = DmChannel.Status.ACTIVE, now, ""
     DmMember.objects.filter(pk__in=[m.pk for m in members]).update(
         status=DmMember.Status.ACTIVE, added_at=now, last_error=""
     )
-    channel.refresh_from_db()
     shared = (
         DmChannel.objects.filter(whop_channel_id=result.id)
         .exclude(pk=channel.pk)
@@ -562,8 +572,13 @@ def _create_on_whop(client: PacedWhopClient, channel: DmChannel) -> None:
 
 
 def _apply_members(client: PacedWhopClient, channel: DmChannel) -> None:
-    for member in channel.members.filter(status=DmMember.Status.PENDING).select_related("user"):
-        link = ensure_whop_user(member.user)
+    changing = list(
+        channel.members.filter(status__in=(DmMember.Status.PENDING, DmMember.Status.REMOVING))
+        .select_related("user__whop_link")
+        .order_by("pk")
+    )
+    for member in (m for m in changing if m.status == DmMember.Status.PENDING):
+        link = _linked(member.user)
         existing = (
             _find_whop_member(client, channel, link.whop_user_id) if member.attempts else None
         )
@@ -595,7 +610,7 @@ def _apply_members(client: PacedWhopClient, channel: DmChannel) -> None:
             signals.dm_member_added, DmMember, channel=channel, member=member, user=member.user
         )
 
-    for member in channel.members.filter(status=DmMember.Status.REMOVING).select_related("user"):
+    for member in (m for m in changing if m.status == DmMember.Status.REMOVING):
         if not member.whop_member_id:
             link = WhopUserLink.objects.filter(user=member.user).first()
             found = (
@@ -755,6 +770,17 @@ def _reconcile(client: PacedWhopClient, channel: DmChannel, report: ReconcileRep
             member.save(update_fields=["whop_member_id", "updated_at"])
     for whop_user_id in remote_members:
         report.changes.append(f"Whop member {whop_user_id} is not known here (left as is)")
+
+
+def _linked(user: Any) -> WhopUserLink:
+    """The user's active Whop link: the preloaded one if there is one, else provision it now."""
+    try:
+        link = user.whop_link
+    except WhopUserLink.DoesNotExist:
+        link = None
+    if link is not None and link.status == WhopUserLink.Status.ACTIVE and link.whop_user_id:
+        return link
+    return ensure_whop_user(user)
 
 
 def _find_whop_member(client: PacedWhopClient, channel: DmChannel, whop_user_id: str | None) -> Any:

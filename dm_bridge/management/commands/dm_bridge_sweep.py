@@ -21,7 +21,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--limit", type=positive_int, default=500, metavar="N", help="At most N rows of each kind (500)."
+            "--limit",
+            type=positive_int,
+            default=500,
+            metavar="N",
+            help="At most N rows of each kind (500).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
