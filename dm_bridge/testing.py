@@ -11,6 +11,7 @@ Or drive :class:`EmulatorProcess` yourself (benchmarks, scripts).
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -159,6 +160,79 @@ class EmulatorProcess:
 
     def webhook_deliveries(self) -> list[dict[str, Any]]:
         return self._call("GET", "/webhook_deliveries")["data"]
+
+
+class CeleryProcesses:
+    """Real ``celery worker`` / ``celery beat`` subprocesses for reliability tests and benchmarks.
+
+    ``env`` is read at each start, so a test may change it between workers. Each process gets
+    its own session (Ctrl+C reaches only the caller, which stops them in order) and a log file
+    in ``log_dir``.
+    """
+
+    def __init__(
+        self,
+        app: str,
+        env: dict[str, str],
+        log_dir: str | os.PathLike[str],
+        cwd: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.app = app
+        self.env = env
+        self.log_dir = Path(log_dir)
+        self.cwd = cwd
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        with open(self.log_dir / f"{name}.log", "ab") as log:  # the child keeps its own descriptor
+            proc = subprocess.Popen(  # noqa: S603
+                [sys.executable, "-m", "celery", "-A", self.app, *args],
+                cwd=self.cwd,
+                env=dict(self.env),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.procs.append(proc)
+        return proc
+
+    def worker(
+        self, name: str, *, pool: str = "solo", concurrency: int = 1, queues: str | None = None
+    ) -> subprocess.Popen[bytes]:
+        args = ["worker", "-n", f"{name}@%h", "--pool", pool, "--concurrency", str(concurrency)]
+        if queues:
+            args += ["-Q", queues]
+        args += ["--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"]
+        return self._spawn(name, args)
+
+    def beat(self) -> subprocess.Popen[bytes]:
+        for leftover in self.log_dir.glob("beat-schedule*"):
+            leftover.unlink()
+        return self._spawn(
+            "beat", ["beat", "-l", "INFO", "--schedule", str(self.log_dir / "beat-schedule")]
+        )
+
+    def dead(self) -> list[subprocess.Popen[bytes]]:
+        return [p for p in self.procs if p.poll() is not None]
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs = []
+
+    def logs(self, tail: int = 4000) -> str:
+        return "\n".join(
+            f"--- {path.name}\n{path.read_text(errors='replace')[-tail:]}"
+            for path in sorted(self.log_dir.glob("*.log"))
+        )
 
 
 def settings_for(emulator: EmulatorProcess, **overrides: Any) -> dict[str, Any]:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,55 +12,14 @@ import pytest
 from django.db import connection
 
 from dm_bridge.ratelimit import get_rate_limiter
-from dm_bridge.testing import DEFAULT_API_KEY, DEFAULT_COMPANY_ID, settings_for
+from dm_bridge.testing import DEFAULT_API_KEY, DEFAULT_COMPANY_ID, CeleryProcesses, settings_for
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-class CeleryProcesses:
-    """Starts `celery worker` / `celery beat` processes; ``env`` is read at each start."""
-
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.env = env
-        self.log_dir = log_dir
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
-        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "marketplace", *args],
-            cwd=REPO, env=dict(self.env), stdout=log, stderr=subprocess.STDOUT,
-        )
-        self.procs.append(proc)
-        return proc
-
-    def worker(self, name: str, *, pool: str = "solo", concurrency: int = 1) -> subprocess.Popen[bytes]:
-        return self._spawn(
-            name,
-            ["worker", "-n", f"{name}@%h", "--pool", pool, "--concurrency", str(concurrency),
-             "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"],
-        )
-
-    def beat(self) -> subprocess.Popen[bytes]:
-        return self._spawn("beat", ["beat", "-l", "INFO", "--schedule", str(self.log_dir / "beat-schedule")])
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in self.log_dir.glob("*.log"))
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.2, message: str = "") -> Any:
+def wait_until(
+    predicate: Callable[[], Any], timeout: float, interval: float = 0.2, message: str = ""
+) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -75,10 +31,17 @@ def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0
 
 
 @pytest.fixture
-def worker_env(settings, emulator, redis_url, postgres_required, transactional_db) -> dict[str, str]:
+def worker_env(
+    settings, emulator, redis_url, postgres_required, transactional_db
+) -> dict[str, str]:
     """Configure this process and return the environment for worker processes (same settings)."""
     settings.DM_BRIDGE = settings_for(
-        emulator, TASKS_ENABLED=True, REDIS_URL=redis_url, LEASE_SECONDS=4, TIMEOUT=2.0, MAX_ATTEMPTS=12
+        emulator,
+        TASKS_ENABLED=True,
+        REDIS_URL=redis_url,
+        LEASE_SECONDS=4,
+        TIMEOUT=2.0,
+        MAX_ATTEMPTS=12,
     )
     get_rate_limiter().clear()
     from marketplace.celery import app
@@ -105,7 +68,7 @@ def worker_env(settings, emulator, redis_url, postgres_required, transactional_d
 
 @pytest.fixture
 def celery_processes(worker_env, tmp_path) -> Iterator[CeleryProcesses]:
-    procs = CeleryProcesses(worker_env, tmp_path)
+    procs = CeleryProcesses("marketplace", worker_env, tmp_path, cwd=REPO)
     try:
         yield procs
     finally:

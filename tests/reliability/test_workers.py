@@ -26,7 +26,9 @@ pytestmark = [pytest.mark.services, pytest.mark.timeout(300)]
 def whop_channel_ids(emulator) -> list[str]:
     """Every DM channel the emulator holds for the company (paginated with the API key)."""
     ids, after = [], None
-    with httpx.Client(base_url=emulator.api_url, headers={"Authorization": f"Bearer {DEFAULT_API_KEY}"}) as http:
+    with httpx.Client(
+        base_url=emulator.api_url, headers={"Authorization": f"Bearer {DEFAULT_API_KEY}"}
+    ) as http:
         while True:
             params = {"first": 100, **({"after": after} if after else {})}
             page = http.get("/dm_channels", params=params).raise_for_status().json()
@@ -37,10 +39,14 @@ def whop_channel_ids(emulator) -> list[str]:
 
 
 def all_active(keys: list[str]) -> bool:
-    return DmChannel.objects.filter(key__in=keys, status=DmChannel.Status.ACTIVE).count() == len(keys)
+    return DmChannel.objects.filter(key__in=keys, status=DmChannel.Status.ACTIVE).count() == len(
+        keys
+    )
 
 
-def test_fifty_concurrent_opens_make_one_row_and_one_whop_channel(celery_processes, make_user, emulator):
+def test_fifty_concurrent_opens_make_one_row_and_one_whop_channel(
+    celery_processes, make_user, emulator
+):
     buyer, seller = make_user(), make_user()
     celery_processes.worker("w1")
     celery_processes.worker("w2")
@@ -70,7 +76,9 @@ def test_fifty_concurrent_opens_make_one_row_and_one_whop_channel(celery_process
     assert len(whop_channel_ids(emulator)) == 1
 
 
-def test_thirty_percent_5xx_all_two_hundred_end_active_without_duplicates(celery_processes, make_user, emulator):
+def test_thirty_percent_5xx_all_two_hundred_end_active_without_duplicates(
+    celery_processes, make_user, emulator
+):
     celery_processes.env["DM_BRIDGE_RATE_LIMIT_PER_MINUTE"] = "60000"
     celery_processes.env["DM_BRIDGE_MAX_ATTEMPTS"] = "15"
     emulator.set_rate_limit(60000)
@@ -99,7 +107,9 @@ def test_thirty_percent_5xx_all_two_hundred_end_active_without_duplicates(celery
     assert rows.filter(attempts__gt=1).exists()
 
 
-def test_429_with_retry_after_stops_that_operation_for_every_worker(celery_processes, make_user, emulator):
+def test_429_with_retry_after_stops_that_operation_for_every_worker(
+    celery_processes, make_user, emulator
+):
     # The default pacing (600/min) spaces calls 100 ms apart, wider than the instant between
     # Whop's 429 and the block being set, so no call can slip through in between.
     users = [make_user() for _ in range(7)]
@@ -119,11 +129,15 @@ def test_429_with_retry_after_stops_that_operation_for_every_worker(celery_proce
     later = [datetime.fromisoformat(r["time"]) for r in calls[limited[0] + 1 :]]
     assert later, "work must continue after the pause"
     gap = (min(later) - at).total_seconds()
-    assert gap >= 4.9, f"the next dm_channels.create came {gap:.2f}s after the 429 (Retry-After was 5s)"
+    assert gap >= 4.9, (
+        f"the next dm_channels.create came {gap:.2f}s after the 429 (Retry-After was 5s)"
+    )
 
 
 @pytest.mark.parametrize("mode", ["commit_then_error", "commit_then_hang"])
-def test_commit_then_fail_ends_active_with_the_first_channel(celery_processes, make_user, emulator, mode):
+def test_commit_then_fail_ends_active_with_the_first_channel(
+    celery_processes, make_user, emulator, mode
+):
     a, b = make_user(), make_user()
     emulator.add_fault("dm_channels.create", mode=mode, status=500, times=1)
     channel = services.open_dm("shop:9/buyer:9", [a, b])
@@ -137,7 +151,9 @@ def test_commit_then_fail_ends_active_with_the_first_channel(celery_processes, m
     assert len(emulator.requests("dm_channels.create")) == 2
 
 
-def test_worker_killed_mid_creation_is_completed_by_the_sweeper(celery_processes, make_user, emulator):
+def test_worker_killed_mid_creation_is_completed_by_the_sweeper(
+    celery_processes, make_user, emulator
+):
     a, b = make_user(), make_user()
     # The create reaches Whop, is committed there, and the answer never comes back.
     emulator.add_fault("dm_channels.create", mode="commit_then_hang", times=1)
@@ -145,9 +161,17 @@ def test_worker_killed_mid_creation_is_completed_by_the_sweeper(celery_processes
     victim = celery_processes.worker("victim")
     services.open_dm("shop:7/buyer:7", [a, b])
 
-    wait_until(lambda: len(emulator.requests("dm_channels.create")) >= 1 or
-               DmChannel.objects.filter(key="shop:7/buyer:7", attempts=1).exists(), 30, message="the create call")
-    wait_until(lambda: DmChannel.objects.get(key="shop:7/buyer:7").is_leased, 10, message="the lease")
+    wait_until(
+        lambda: (
+            len(emulator.requests("dm_channels.create")) >= 1
+            or DmChannel.objects.filter(key="shop:7/buyer:7", attempts=1).exists()
+        ),
+        30,
+        message="the create call",
+    )
+    wait_until(
+        lambda: DmChannel.objects.get(key="shop:7/buyer:7").is_leased, 10, message="the lease"
+    )
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=10)
     assert DmChannel.objects.get(key="shop:7/buyer:7").status == DmChannel.Status.PENDING
@@ -156,29 +180,41 @@ def test_worker_killed_mid_creation_is_completed_by_the_sweeper(celery_processes
     celery_processes.worker("rescuer")
     celery_processes.beat()
     # Lease 4 s + sweep period 1 s + a worker start: well within 20 s.
-    wait_until(lambda: all_active(["shop:7/buyer:7"]), 20, message="the sweeper to complete the row")
+    wait_until(
+        lambda: all_active(["shop:7/buyer:7"]), 20, message="the sweeper to complete the row"
+    )
     channel = DmChannel.objects.get(key="shop:7/buyer:7")
     assert whop_channel_ids(emulator) == [channel.whop_channel_id]
 
 
-def test_permanent_error_fails_after_one_attempt_and_retry_now_recovers(celery_processes, make_user, emulator):
+def test_permanent_error_fails_after_one_attempt_and_retry_now_recovers(
+    celery_processes, make_user, emulator
+):
     a, b = make_user(), make_user()
     emulator.add_fault("dm_channels.create", status=403, times=1)
     channel = services.open_dm("shop:5/buyer:5", [a, b])
     celery_processes.worker("w1")
 
-    wait_until(lambda: DmChannel.objects.get(pk=channel.pk).status == DmChannel.Status.FAILED, 30, message="failure")
+    wait_until(
+        lambda: DmChannel.objects.get(pk=channel.pk).status == DmChannel.Status.FAILED,
+        30,
+        message="failure",
+    )
     channel.refresh_from_db()
     assert channel.attempts == 1
     assert "permission" in channel.last_error
     assert len(emulator.requests("dm_channels.create")) == 1
 
     services.retry(channel)
-    wait_until(lambda: all_active(["shop:5/buyer:5"]), 30, message="the retried channel to become active")
+    wait_until(
+        lambda: all_active(["shop:5/buyer:5"]), 30, message="the retried channel to become active"
+    )
     assert len(whop_channel_ids(emulator)) == 1
 
 
-def test_connected_account_created_once_after_ambiguous_failure(celery_processes, make_user, emulator):
+def test_connected_account_created_once_after_ambiguous_failure(
+    celery_processes, make_user, emulator
+):
     a, b = make_user(), make_user()
     emulator.add_fault("companies.create", mode="commit_then_error", status=500, times=1)
     services.open_dm("shop:3/buyer:3", [a, b])
@@ -186,7 +222,11 @@ def test_connected_account_created_once_after_ambiguous_failure(celery_processes
     celery_processes.beat()
 
     wait_until(lambda: all_active(["shop:3/buyer:3"]), 40, message="the channel to become active")
-    with httpx.Client(base_url=emulator.api_url, headers={"Authorization": f"Bearer {DEFAULT_API_KEY}"}) as http:
-        accounts = http.get("/companies", params={"parent_company_id": "biz_emulator", "first": 100}).json()["data"]
+    with httpx.Client(
+        base_url=emulator.api_url, headers={"Authorization": f"Bearer {DEFAULT_API_KEY}"}
+    ) as http:
+        accounts = http.get(
+            "/companies", params={"parent_company_id": "biz_emulator", "first": 100}
+        ).json()["data"]
     markers = [acc["metadata"]["internal_user_id"] for acc in accounts]
     assert sorted(markers) == sorted([str(a.pk), str(b.pk)])
