@@ -8,7 +8,6 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from dm_bridge import services
 from dm_bridge.conf import dm_bridge_settings
@@ -154,19 +153,14 @@ class Command(BaseCommand):
         done = created = 0
         links: list[WhopUserLink] = []
         for batch in self.batches(users, total, batch_size):
-            for user in batch:
-                # A pending link that is due is exactly what workers and the sweeper pick up;
-                # services.retry clears any earlier failure and enqueues it on commit.
-                link, was_created = WhopUserLink.objects.get_or_create(
-                    user=user, defaults={"next_attempt_at": timezone.now()}
-                )
-                try:
-                    services.retry(link)
-                except DmBridgeConfigurationError as exc:
-                    raise CommandError(str(exc)) from exc
-                links.append(link)
-                done += 1
-                created += was_created
+            batch = list(batch)
+            had_link = WhopUserLink.objects.filter(user__in=batch).count()
+            try:
+                done += services.enqueue_user_sync(batch)
+            except DmBridgeConfigurationError as exc:
+                raise CommandError(str(exc)) from exc
+            created += len(batch) - had_link
+            links += WhopUserLink.objects.filter(user__in=batch)
             self.stdout.write(f"[{done}/{total}] enqueued {done} ({created} new links)")
         if dm_bridge_settings.TASKS_ENABLED:
             self.stdout.write(
