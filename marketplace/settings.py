@@ -115,6 +115,13 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
 
+REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "dm_bridge API",
+    "DESCRIPTION": "Chat tokens, DM channels and members for the signed-in user.",
+    "VERSION": "0.1.0",
+}
+
 # --- Redis (optional): broker, shared rate limiter, cache ------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
@@ -177,6 +184,7 @@ DM_BRIDGE = {
         "WHOP_WEBHOOK_SECRET", "ws_emulator_dev_secret" if DEBUG else ""
     ),
     "REDIS_URL": REDIS_URL,
+    "POLICY": "marketplace.dm_policy.MarketplacePolicy",
     "SWEEP_INTERVAL": DM_BRIDGE_SWEEP_INTERVAL,
     "LEASE_SECONDS": int(os.environ.get("DM_BRIDGE_LEASE_SECONDS", "90")),
     "TIMEOUT": float(os.environ.get("DM_BRIDGE_TIMEOUT", "15")),
@@ -196,5 +204,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"httpx": {"level": "WARNING"}},
+    "loggers": {
+        "httpx": {"level": "WARNING"},
+        # The filesystem broker has no host; kombu warns about that on every connection.
+        "kombu.connection": {"level": "ERROR"},
+    },
 }

@@ -1,9 +1,28 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
-from . import views
+from . import health, views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("listings/<int:pk>/", views.listing_detail, name="listing-detail"),
+    path("listings/<int:pk>/message/", views.listing_message, name="listing-message"),
+    path("listings/<int:pk>/status/", views.listing_status, name="listing-status"),
+    path("shops/new/", views.shop_create, name="shop-create"),
+    path("shops/mine/", views.my_shops, name="my-shops"),
+    path("shops/<slug:slug>/", views.shop_detail, name="shop-detail"),
+    path("shops/<slug:slug>/listings/new/", views.listing_create, name="listing-create"),
+    path("shops/<slug:slug>/staff/", views.shop_staff, name="shop-staff"),
+    path(
+        "shops/<slug:slug>/staff/<int:user_id>/remove/",
+        views.shop_staff_remove,
+        name="shop-staff-remove",
+    ),
+    path("messages/", views.inbox, name="inbox"),
+    path("messages/<int:pk>/", views.conversation_detail, name="conversation-detail"),
+    path("accounts/signup/", views.signup, name="signup"),
+    path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
+    path("healthz", health.health, name="health"),
+    path("dm/", include("dm_bridge.urls")),
 ]

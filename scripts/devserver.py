@@ -4,5 +4,9 @@ import os
 import sys
 
 port = os.environ.get("WEB_PORT", "8000")
-print(f"\n    Marketplace ready: http://127.0.0.1:{port}/\n", flush=True)
+print(
+    f"\n    Marketplace ready: http://127.0.0.1:{port}/"
+    "\n    Log in as alice (buyer) or bob (seller); password: marketplace-demo\n",
+    flush=True,
+)
 os.execv(sys.executable, [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"])  # noqa: S606

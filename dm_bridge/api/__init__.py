@@ -1,0 +1,1 @@
+"""dm_bridge's REST API (Django REST framework): session auth + CSRF, policy-checked."""

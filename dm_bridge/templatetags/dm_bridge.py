@@ -1,0 +1,129 @@
+"""``{% load dm_bridge %}``: embed Whop's Chat and DMs list elements with the vanilla-JS snippet.
+
+* ``{% dm_chat channel %}`` — one conversation: "Connecting…" until the channel is active on
+  Whop, then the Chat element; a clear message if it failed or the viewer may not see it.
+* ``{% dm_inbox %}`` — the DMs list element wired to a Chat element: selecting a DM switches
+  the chat, the selection is kept in the URL (``?channel=feed_…``) so it can be deep-linked.
+* ``{% dm_unread_badge %}`` / ``{% dm_unread_count as n %}`` — the viewer's unread count.
+
+Everything the browser needs goes through ``json_script``; the API key never does — the page
+only gets a URL from which the signed-in user can fetch their own short-lived token.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any
+
+from django import template
+from django.middleware.csrf import get_token
+from django.urls import reverse
+
+from .. import unread
+from ..conf import dm_bridge_settings
+from ..models import DmChannel
+from ..policy import get_policy
+
+register = template.Library()
+
+WHOP_CHANNEL_ID = re.compile(r"^feed_[A-Za-z0-9_-]{1,60}$")
+FAILED_TEXT = (
+    "This conversation could not be set up. The site's team has been told; try again later."
+)
+
+
+@register.inclusion_tag("dm_bridge/chat.html", takes_context=True)
+def dm_chat(
+    context: template.Context, channel: DmChannel | None, style: str = ""
+) -> dict[str, Any]:
+    """The Chat element for ``channel`` if the viewer may see it."""
+    request = context["request"]
+    element_id = _element_id("dm-chat")
+    visible = channel is not None and get_policy().can_view(request.user, channel)
+    data: dict[str, Any] = {
+        "element_id": element_id,
+        "config_id": f"{element_id}-config",
+        "visible": visible,
+    }
+    if not visible:
+        return data
+    assert channel is not None
+    config = _session_config(request, style)
+    config.update(
+        mode="chat",
+        channel={
+            "id": channel.pk,
+            "status": channel.status,
+            "ready": channel.is_ready,
+            "whopChannelId": channel.whop_channel_id or None,
+        },
+        statusUrl=reverse("dm_bridge:channel-detail", args=[channel.pk]),
+        failedText=FAILED_TEXT,
+    )
+    data.update(
+        config=config,
+        status_text=""
+        if channel.is_ready
+        else (FAILED_TEXT if channel.status == DmChannel.Status.FAILED else "Connecting…"),
+        elements_url=dm_bridge_settings.ELEMENTS_URL,
+    )
+    return data
+
+
+@register.inclusion_tag("dm_bridge/inbox.html", takes_context=True)
+def dm_inbox(
+    context: template.Context, selected: DmChannel | str | None = None, style: str = ""
+) -> dict[str, Any]:
+    """The DMs list element wired to a Chat element. ``selected``: a channel or ``feed_…`` ID;
+    default: the ``?channel=`` query parameter (a deep link)."""
+    request = context["request"]
+    param = "channel"
+    if isinstance(selected, DmChannel):
+        selected = selected.whop_channel_id if get_policy().can_view(request.user, selected) else ""
+    selected = selected or request.GET.get(param, "")
+    config = _session_config(request, style)
+    config.update(
+        mode="inbox",
+        companyId=dm_bridge_settings.COMPANY_ID,
+        # Anything not shaped like a Whop channel ID is dropped; membership is Whop's to enforce.
+        selectedChannel=selected if WHOP_CHANNEL_ID.match(selected or "") else None,
+        deepLinkParam=param,
+    )
+    element_id = _element_id("dm-inbox")
+    return {
+        "element_id": element_id,
+        "config_id": f"{element_id}-config",
+        "config": config,
+        "elements_url": dm_bridge_settings.ELEMENTS_URL,
+    }
+
+
+@register.simple_tag(takes_context=True)
+def dm_unread_count(context: template.Context) -> int:
+    return unread.unread_count(context["request"].user)
+
+
+@register.inclusion_tag("dm_bridge/unread_badge.html", takes_context=True)
+def dm_unread_badge(context: template.Context) -> dict[str, Any]:
+    """A count that the glue script keeps fresh (hidden at 0)."""
+    user = context["request"].user
+    return {
+        "count": unread.unread_count(user),
+        "url": reverse("dm_bridge:unread") if user.is_authenticated else "",
+    }
+
+
+def _session_config(request: Any, style: str) -> dict[str, Any]:
+    return {
+        "environment": dm_bridge_settings.ENVIRONMENT,
+        "style": style or dm_bridge_settings.CHAT_STYLE,
+        "tokenUrl": reverse("dm_bridge:chat-token"),
+        "readUrl": reverse("dm_bridge:mark-read"),
+        "unreadUrl": reverse("dm_bridge:unread"),
+        "csrfToken": get_token(request),
+    }
+
+
+def _element_id(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(4)}"
