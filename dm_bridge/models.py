@@ -202,3 +202,59 @@ class DmOutboxMessage(WorkState):
 
     def __str__(self) -> str:
         return f"{self.dedupe_key} → {self.channel}"
+
+
+class WebhookEvent(models.Model):
+    """One request the webhook receiver got, valid or not, kept for operators.
+
+    ``webhook_id`` is set only once the signature is verified, so a forged request can never
+    claim the ID of a real delivery and make the real one look like a duplicate.
+    """
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSED = "processed", "Processed"
+        IGNORED = "ignored", "Ignored (event type not handled)"
+        INVALID = "invalid", "Invalid (signature not verified)"
+        FAILED = "failed", "Failed (processing raised)"
+
+    # NULL, not "": unverified rows have no ID, and only real IDs are unique (see constraints).
+    webhook_id = models.CharField(  # noqa: DJ001
+        max_length=128,
+        null=True,
+        blank=True,
+        verbose_name="webhook ID",
+        help_text="The webhook-id header (msg_…); empty for unverified requests.",
+    )
+    event_type = models.CharField(max_length=100, blank=True, db_index=True)
+    headers = models.JSONField(
+        default=dict, blank=True, help_text="webhook-*, content-type and user-agent only."
+    )
+    body = models.TextField(blank=True, help_text="The raw body (UTF-8, first 64 KB).")
+    valid = models.BooleanField(default=False, help_text="The signature was verified.")
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.RECEIVED, db_index=True
+    )
+    error = models.TextField(blank=True, help_text="What went wrong or was noteworthy.")
+    whop_channel_id = models.CharField(
+        max_length=64, blank=True, db_index=True, verbose_name="Whop channel ID"
+    )
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(
+        default=0, help_text="Times processing ran (deliveries and reprocessing)."
+    )
+
+    class Meta:
+        verbose_name = "webhook event"
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["webhook_id"],
+                condition=models.Q(webhook_id__isnull=False),
+                name="dm_bridge_webhook_id_once",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type or 'webhook'} {self.webhook_id or '(unverified)'}"

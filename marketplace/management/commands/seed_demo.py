@@ -107,7 +107,7 @@ class Command(BaseCommand):
             self.stdout.write(f"  Whop identities queued for sync: {queued}")
 
         self.stdout.write(
-            self.style.SUCCESS("Demo data ready. Log in with (password for all: %s):" % PASSWORD)
+            self.style.SUCCESS(f"Demo data ready. Log in with (password for all: {PASSWORD}):")
         )
         for username, _full, role in ACCOUNTS:
             self.stdout.write(f"    {username:<8} {role}")
