@@ -60,6 +60,10 @@ run: $(STAMP_RUN) migrate
 test: $(STAMP_DEV) chromium compose-tool
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Refresh the README's screenshots (docs/images/) from the marketplace browser test.
+screenshots: $(STAMP_DEV) chromium
+	DM_BRIDGE_UPDATE_SCREENSHOTS=1 $(PY) -m pytest -q tests/browser/test_marketplace.py
+
 lint: $(STAMP_DEV)
 	$(VENV)/bin/ruff check .
 

@@ -21,6 +21,7 @@ from django.utils.dateparse import parse_datetime
 from .conf import dm_bridge_settings
 from .exceptions import DmBridgeConfigurationError
 from .gateway import get_client
+from .models import WhopUserLink
 from .services import ensure_whop_user
 
 logger = logging.getLogger("dm_bridge")
@@ -47,12 +48,14 @@ def mint_chat_token(user: Any) -> ChatToken:
     if not company:
         raise DmBridgeConfigurationError("DM_BRIDGE['COMPANY_ID'] is not set.")
     scopes = list(dm_bridge_settings.TOKEN_SCOPES)
-    key = _cache_key(user, company, scopes)
-    cached = cache.get(key)
-    if cached:
-        expires_at = parse_datetime(cached["expires_at"])
-        if expires_at and expires_at - timezone.now() > _margin():
-            return ChatToken(cached["token"], expires_at)
+    linked = WhopUserLink.objects.filter(user=user, status=WhopUserLink.Status.ACTIVE)
+    whop_user_id = linked.values_list("whop_user_id", flat=True).first()
+    if whop_user_id:
+        cached = cache.get(_cache_key(user, whop_user_id, company, scopes))
+        if cached:
+            expires_at = parse_datetime(cached["expires_at"])
+            if expires_at and expires_at - timezone.now() > _margin():
+                return ChatToken(cached["token"], expires_at)
 
     link = ensure_whop_user(user)
     lifetime = max(1, min(int(dm_bridge_settings.TOKEN_LIFETIME), MAX_LIFETIME))
@@ -63,6 +66,7 @@ def mint_chat_token(user: Any) -> ChatToken:
     token = ChatToken(minted.token, minted.expires_at or asked)
     ttl = (token.expires_at - timezone.now() - _margin()).total_seconds()
     if ttl >= 1:
+        key = _cache_key(user, link.whop_user_id, company, scopes)
         cache.set(key, token.as_json(), timeout=int(ttl))
     logger.info(
         "chat token minted for user %s (%s), expires %s",
@@ -73,17 +77,13 @@ def mint_chat_token(user: Any) -> ChatToken:
     return token
 
 
-def forget_chat_token(user: Any) -> None:
-    """Drop the user's cached token (e.g. on logout); the next request mints a new one."""
-    company = dm_bridge_settings.COMPANY_ID
-    cache.delete(_cache_key(user, company, list(dm_bridge_settings.TOKEN_SCOPES)))
-
-
 def _margin() -> timedelta:
     return timedelta(seconds=float(dm_bridge_settings.TOKEN_REFRESH_MARGIN))
 
 
-def _cache_key(user: Any, company: str, scopes: list[str]) -> str:
-    # Scopes are part of the key so a settings change never serves a token with old scopes.
-    digest = hashlib.sha256(f"{company}|{'|'.join(sorted(scopes))}".encode()).hexdigest()[:16]
+def _cache_key(user: Any, whop_user_id: str, company: str, scopes: list[str]) -> str:
+    # Everything a token depends on is in the key: a re-linked user, another Whop environment
+    # (BASE_URL) or changed scopes never get a stale token.
+    parts = [whop_user_id, company, dm_bridge_settings.BASE_URL, *sorted(scopes)]
+    digest = hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
     return f"dm_bridge:chat-token:{user.pk}:{digest}"

@@ -7,12 +7,18 @@ service is a failure, so CI can never pass by skipping.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import threading
+from collections.abc import Iterator
 from itertools import count
+from typing import Any
 
 import pytest
+from django.urls import reverse
 
-pytest_plugins = ["dm_bridge.testing"]
+pytest_plugins = ["dm_bridge.testing", "tests.leakscan"]
 
 REQUIRE_SERVICES = os.environ.get("DM_BRIDGE_REQUIRE_SERVICES", "").lower() in {"1", "true", "yes"}
 
@@ -20,7 +26,9 @@ REQUIRE_SERVICES = os.environ.get("DM_BRIDGE_REQUIRE_SERVICES", "").lower() in {
 def service_missing(reason: str) -> None:
     """Skip locally; fail when services are required (CI)."""
     if REQUIRE_SERVICES:
-        pytest.fail(f"{reason} (DM_BRIDGE_REQUIRE_SERVICES is set, so this is a failure, not a skip)")
+        pytest.fail(
+            f"{reason} (DM_BRIDGE_REQUIRE_SERVICES is set, so this is a failure, not a skip)"
+        )
     pytest.skip(reason)
 
 
@@ -28,7 +36,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if REQUIRE_SERVICES:
         url = os.environ.get("DATABASE_URL", "")
         if not url.startswith(("postgres://", "postgresql://")):
-            raise pytest.UsageError("DM_BRIDGE_REQUIRE_SERVICES is set but DATABASE_URL is not PostgreSQL")
+            raise pytest.UsageError(
+                "DM_BRIDGE_REQUIRE_SERVICES is set but DATABASE_URL is not PostgreSQL"
+            )
         if not os.environ.get("REDIS_URL"):
             raise pytest.UsageError("DM_BRIDGE_REQUIRE_SERVICES is set but REDIS_URL is empty")
 
@@ -67,11 +77,27 @@ def whop(settings, emulator):
     from dm_bridge.testing import settings_for
 
     settings.DM_BRIDGE = settings_for(
-        emulator, TIMEOUT=3.0, RETRY_BACKOFF_BASE=0.1, RETRY_BACKOFF_MAX=1.0, RATE_LIMIT_PER_MINUTE=60_000
+        emulator,
+        TIMEOUT=3.0,
+        RETRY_BACKOFF_BASE=0.1,
+        RETRY_BACKOFF_MAX=1.0,
+        RATE_LIMIT_PER_MINUTE=60_000,
     )
     emulator.set_rate_limit(60_000)
     get_rate_limiter().clear()
     return emulator
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(settings):
+    """Each test gets an empty in-process cache: cached chat tokens, throttle counters and
+    the like never leak between tests (nor from a dev server's file cache or Redis)."""
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"}
+    }
+    from django.core.cache import cache
+
+    cache.clear()
 
 
 @pytest.fixture
@@ -90,3 +116,29 @@ def make_user(db):
         )
 
     return make
+
+
+@pytest.fixture
+def webhook_receiver_url(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The receiver on pytest-django's live server; the emulator's connections closed at the end.
+
+    The emulator keeps its connection alive, so a live-server thread waits on it until the
+    emulator stops. With in-memory SQLite that thread shares the tests' connection, and closing it
+    after the live server stopped sharing it fails (an unhandled-thread-exception warning at
+    session end). Closing those connections when the test ends lets the threads finish in time.
+    """
+    httpd = live_server.thread.httpd
+    handle = httpd.process_request_thread
+    connections: list[tuple[socket.socket, threading.Thread]] = []
+
+    def tracked(request: socket.socket, client_address: Any) -> None:
+        connections.append((request, threading.current_thread()))
+        handle(request, client_address)
+
+    monkeypatch.setattr(httpd, "process_request_thread", tracked)
+    yield live_server.url + reverse("dm_bridge:webhook")
+    monkeypatch.setattr(httpd, "process_request_thread", handle)
+    for request, thread in connections:
+        with contextlib.suppress(OSError):
+            request.shutdown(socket.SHUT_RDWR)
+        thread.join(timeout=5)

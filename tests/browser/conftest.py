@@ -22,6 +22,11 @@ import pytest
 # The ``emulator`` / ``whop_emulator`` fixtures come from the dm_bridge.testing plugin
 # (registered in tests/conftest.py).
 
+# Playwright's sync API keeps an event loop running in the test thread, which makes Django refuse
+# ORM calls there ("cannot call this from an async context"). The tests are synchronous code that
+# happens to share a thread with that loop, so the check does not apply to them.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
 CHROMIUM = os.environ.get("DM_BRIDGE_CHROMIUM", "/usr/bin/chromium")
 LAUNCH_ARGS = [
     "--no-sandbox",

@@ -7,15 +7,10 @@ for bob only.
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.urls import reverse
 
 from dm_bridge import gateway, services
 from dm_bridge.models import DmChannel, DmMember, WebhookEvent
@@ -27,32 +22,6 @@ from .conftest import SECRET
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def receiver_url(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The receiver on pytest-django's live server; the emulator's connections closed at the end.
-
-    The emulator keeps its connection alive, so a live-server thread waits on it until the
-    emulator stops. With in-memory SQLite that thread shares the tests' connection, and closing it
-    after the live server stopped sharing it fails (an unhandled-thread-exception warning at
-    session end). Closing those connections when the test ends lets the threads finish in time.
-    """
-    httpd = live_server.thread.httpd
-    handle = httpd.process_request_thread
-    connections: list[tuple[socket.socket, threading.Thread]] = []
-
-    def tracked(request: socket.socket, client_address: Any) -> None:
-        connections.append((request, threading.current_thread()))
-        handle(request, client_address)
-
-    monkeypatch.setattr(httpd, "process_request_thread", tracked)
-    yield live_server.url + reverse("dm_bridge:webhook")
-    monkeypatch.setattr(httpd, "process_request_thread", handle)
-    for request, thread in connections:
-        with contextlib.suppress(OSError):
-            request.shutdown(socket.SHUT_RDWR)
-        thread.join(timeout=5)
-
-
 def wait_for(condition: Any, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -62,10 +31,10 @@ def wait_for(condition: Any, timeout: float = 10.0) -> None:
 
 
 def test_emulator_webhook_marks_the_message_unread_for_the_other_member(
-    whop: Any, receiver_url: str, settings: Any, make_user: Any, received_messages: list
+    whop: Any, webhook_receiver_url: str, settings: Any, make_user: Any, received_messages: list
 ) -> None:
     settings.DM_BRIDGE = {**settings.DM_BRIDGE, "WEBHOOK_SECRET": SECRET}
-    whop.add_webhook(receiver_url, SECRET)
+    whop.add_webhook(webhook_receiver_url, SECRET)
     alice, bob = make_user("alice"), make_user("bob")
     channel = services.open_dm("k1", [alice, bob])
     channel.refresh_from_db()
