@@ -8,7 +8,7 @@ STAMP_DEV := $(VENV)/.installed-dev
 PORT ?= 8000
 EMULATOR_PORT ?= 8765
 
-.PHONY: run test install install-dev chromium compose-tool lint migrate clean
+.PHONY: run test install install-dev chromium compose-tool lint migrate clean screenshots
 
 $(PY):
 	@echo "==> creating virtualenv in $(VENV)"
