@@ -170,7 +170,9 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- dm_bridge ------------------------------------------------------------------------------
 # Defaults point at the local emulator started by `make run`; production sets the WHOP_* vars.
-EMULATOR_URL = os.environ.get("WHOP_EMULATOR_URL", "http://127.0.0.1:8765")
+EMULATOR_URL = os.environ.get("WHOP_EMULATOR_URL") or (
+    f"http://127.0.0.1:{os.environ.get('EMULATOR_PORT', '8765')}"  # `make run EMULATOR_PORT=…`
+)
 DM_BRIDGE = {
     "API_KEY": os.environ.get("WHOP_API_KEY", "apik_emulator_dev" if DEBUG else ""),
     "COMPANY_ID": os.environ.get("WHOP_COMPANY_ID", "biz_emulator" if DEBUG else ""),
