@@ -5,13 +5,14 @@ IDs are stable; silence one with ``SILENCED_SYSTEM_CHECKS = ["dm_bridge.W003"]``
 ========== ===================================================================================
 E001       ``API_KEY`` is empty.
 E002       ``COMPANY_ID`` is empty.
-E003       ``USER_ADAPTER`` is not an importable dotted path.
+E003       ``USER_ADAPTER`` or ``POLICY`` is not an importable dotted path.
 E004       ``TASKS_ENABLED`` but no Celery broker (``CELERY_BROKER_URL``) or Celery not installed.
 E005       A numeric setting is out of range (``MAX_MEMBERS``, ``TOKEN_LIFETIME``,
            ``RATE_LIMIT_SAFETY``).
 W001       ``BASE_URL`` is not a whop.com URL while ``DEBUG`` is off (the emulator in production?).
 W002       ``ELEMENTS_URL`` is not on ``*.whop.com`` while ``DEBUG`` is off.
 W003       ``REDIS_URL`` is empty while ``TASKS_ENABLED``: the rate limiter is per process.
+W004       ``WEBHOOK_SECRET`` is empty while ``DEBUG`` is off: webhooks are refused (503).
 ========== ===================================================================================
 """
 
@@ -40,6 +41,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         *_check_urls(),
         *_check_tasks(),
         *_check_numbers(),
+        *_check_webhook_secret(),
     ]
 
 
@@ -69,7 +71,20 @@ def _check_credentials() -> list[CheckMessage]:
 
 
 def _check_user_adapter() -> list[CheckMessage]:
-    path = dm_bridge_settings.raw("USER_ADAPTER")
+    return [
+        *_check_import_string(
+            "USER_ADAPTER",
+            "myproject.adapters.UserAdapter",
+            "dm_bridge.adapters.DefaultUserAdapter",
+        ),
+        *_check_import_string(
+            "POLICY", "myproject.dm_policy.Policy", "dm_bridge.policy.DefaultPolicy"
+        ),
+    ]
+
+
+def _check_import_string(name: str, example: str, base: str) -> list[CheckMessage]:
+    path = dm_bridge_settings.raw(name)
     if not isinstance(path, str):
         if callable(path):
             return []
@@ -83,11 +98,10 @@ def _check_user_adapter() -> list[CheckMessage]:
             return []
     return [
         Error(
-            f"DM_BRIDGE['USER_ADAPTER'] {problem}.",
+            f"DM_BRIDGE[{name!r}] {problem}.",
             hint=(
-                "Set DM_BRIDGE['USER_ADAPTER'] to the dotted path of a class such as "
-                "'myproject.adapters.UserAdapter' (a subclass of "
-                "dm_bridge.adapters.DefaultUserAdapter), or remove it to use the default."
+                f"Set DM_BRIDGE[{name!r}] to the dotted path of a class such as {example!r} "
+                f"(a subclass of {base}), or remove it to use the default."
             ),
             id="dm_bridge.E003",
         )
@@ -168,15 +182,34 @@ def _check_tasks() -> list[CheckMessage]:
     return messages
 
 
+def _check_webhook_secret() -> list[CheckMessage]:
+    secret = dm_bridge_settings.raw("WEBHOOK_SECRET")
+    secrets = secret if isinstance(secret, list | tuple) else [secret]
+    if settings.DEBUG or any(_text(s) for s in secrets):
+        return []
+    return [
+        Warning(
+            "DM_BRIDGE['WEBHOOK_SECRET'] is empty: the webhook receiver refuses Whop's events "
+            "(503), so last_message_at and unread counts never update.",
+            hint=(
+                "Create a webhook in Whop's dashboard for <your site>/<dm_bridge.urls prefix>/"
+                "webhooks/whop/ and set its ws_… secret; silence dm_bridge.W004 if you do not "
+                "include dm_bridge.urls."
+            ),
+            id="dm_bridge.W004",
+        )
+    ]
+
+
 # (setting, lowest, highest, lowest allowed?, what it means)
 NUMERIC_RANGES: tuple[tuple[str, float, float, bool, str], ...] = (
     ("MAX_MEMBERS", 1, 50, True, "an integer from 1 to 50 (Whop's cap on DM members)"),
     (
         "TOKEN_LIFETIME",
         60,
-        10800,
+        3600,
         True,
-        "an integer number of seconds from 60 to 10800 (Whop allows tokens of up to 3 hours)",
+        "an integer number of seconds from 60 to 3600 (chat tokens live at most an hour)",
     ),
     (
         "RATE_LIMIT_SAFETY",

@@ -16,6 +16,7 @@ PRODUCTION = {
     "ELEMENTS_URL": "https://apollo.elements.whop.com/release/elements.js",
     "TASKS_ENABLED": True,
     "REDIS_URL": "redis://localhost:6379/1",
+    "WEBHOOK_SECRET": "ws_live_123",
 }
 
 
@@ -71,6 +72,7 @@ def test_emulator_settings_pass_in_debug(settings: Any) -> None:
             "DefaultUserAdapter",
         ),
         ({"USER_ADAPTER": 42}, "dm_bridge.E003", Error, "dotted path"),
+        ({"POLICY": "nowhere.Policy"}, "dm_bridge.E003", Error, "DM_BRIDGE['POLICY']"),
         (
             {"BASE_URL": "http://127.0.0.1:8765/api/v1"},
             "dm_bridge.W001",
@@ -100,8 +102,8 @@ def test_emulator_settings_pass_in_debug(settings: Any) -> None:
         ({"MAX_MEMBERS": 0}, "dm_bridge.E005", Error, "MAX_MEMBERS"),
         ({"MAX_MEMBERS": 51}, "dm_bridge.E005", Error, "1 to 50"),
         ({"MAX_MEMBERS": "50"}, "dm_bridge.E005", Error, "MAX_MEMBERS"),
-        ({"TOKEN_LIFETIME": 59}, "dm_bridge.E005", Error, "60 to 10800"),
-        ({"TOKEN_LIFETIME": 10801}, "dm_bridge.E005", Error, "TOKEN_LIFETIME"),
+        ({"TOKEN_LIFETIME": 59}, "dm_bridge.E005", Error, "60 to 3600"),
+        ({"TOKEN_LIFETIME": 3601}, "dm_bridge.E005", Error, "TOKEN_LIFETIME"),
         ({"RATE_LIMIT_SAFETY": 0}, "dm_bridge.E005", Error, "greater than 0"),
         ({"RATE_LIMIT_SAFETY": 1.5}, "dm_bridge.E005", Error, "at most 1"),
         ({"RATE_LIMIT_SAFETY": float("nan")}, "dm_bridge.E005", Error, "RATE_LIMIT_SAFETY"),
@@ -123,7 +125,7 @@ def test_each_bad_setting_fires_its_id(
         {"MAX_MEMBERS": 1},
         {"MAX_MEMBERS": 50},
         {"TOKEN_LIFETIME": 60},
-        {"TOKEN_LIFETIME": 10800},
+        {"TOKEN_LIFETIME": 3600},
         {"RATE_LIMIT_SAFETY": 1},
         {"RATE_LIMIT_SAFETY": 0.5},
         {"BASE_URL": "https://sandbox-api.whop.com/api/v1"},
@@ -182,10 +184,25 @@ def test_defaults_alone_need_credentials(settings: Any) -> None:
     settings.DEBUG = False
     settings.CELERY_BROKER_URL = "redis://localhost:6379/0"
     settings.DM_BRIDGE = {}
-    assert ids(check_settings()) == ["dm_bridge.E001", "dm_bridge.E002", "dm_bridge.W003"]
+    assert ids(check_settings()) == [
+        "dm_bridge.E001",
+        "dm_bridge.E002",
+        "dm_bridge.W003",
+        "dm_bridge.W004",
+    ]
 
 
 def test_silenceable(production: Any) -> None:
     production.DM_BRIDGE = {**PRODUCTION, "REDIS_URL": ""}
     production.SILENCED_SYSTEM_CHECKS = ["dm_bridge.W003"]
     assert "dm_bridge.W003" not in ids([m for m in run_checks() if not m.is_silenced()])
+
+
+def test_missing_webhook_secret_warns_in_production_only(production: Any) -> None:
+    production.DM_BRIDGE = {**PRODUCTION, "WEBHOOK_SECRET": ""}
+    assert ids(check_settings()) == ["dm_bridge.W004"]
+    production.DM_BRIDGE = {**PRODUCTION, "WEBHOOK_SECRET": ["", "ws_new"]}
+    assert ids(check_settings()) == []
+    production.DEBUG = True
+    production.DM_BRIDGE = {**PRODUCTION, "WEBHOOK_SECRET": ""}
+    assert ids(check_settings()) == []
