@@ -5,7 +5,10 @@ import sys
 import time
 import urllib.request
 
-emulator = os.environ.get("WHOP_EMULATOR_URL") or f"http://127.0.0.1:{os.environ.get('EMULATOR_PORT', '8765')}"
+emulator = (
+    os.environ.get("WHOP_EMULATOR_URL")
+    or f"http://127.0.0.1:{os.environ.get('EMULATOR_PORT', '8765')}"
+)
 for _ in range(150):
     try:
         urllib.request.urlopen(f"{emulator}/_emulator/health", timeout=1)  # noqa: S310 - local URL
@@ -13,5 +16,8 @@ for _ in range(150):
     except OSError:
         time.sleep(0.1)
 else:
-    print(f"The Whop emulator at {emulator} did not start; see the emulator lines above.", file=sys.stderr)
+    print(
+        f"The Whop emulator at {emulator} did not start; see the emulator lines above.",
+        file=sys.stderr,
+    )
 os.execvp(sys.argv[1], sys.argv[1:])  # noqa: S606

@@ -75,7 +75,12 @@ class DmBridgeAPIView(APIView):
     permission_classes = [IsAuthenticated]
 
     def handle_exception(self, exc: Exception) -> Response:
-        return super().handle_exception(_as_api_exception(exc))
+        answer = _as_api_exception(exc)  # once: it logs what it maps
+        response = super().handle_exception(answer)
+        retry_after = getattr(answer, "retry_after", None)
+        if retry_after and isinstance(answer, Unavailable):
+            response["Retry-After"] = str(retry_after)
+        return response
 
     def get_channel(self, pk: int) -> DmChannel:
         """The channel if the user may see it; 404 otherwise (no hint that it exists)."""
@@ -120,9 +125,6 @@ class ChatTokenView(DmBridgeAPIView):
 
     def handle_exception(self, exc: Exception) -> Response:
         response = super().handle_exception(exc)
-        retry_after = getattr(_as_api_exception(exc), "retry_after", None)
-        if retry_after:
-            response["Retry-After"] = str(retry_after)
         response["Cache-Control"] = "no-store"
         return response
 
@@ -189,6 +191,7 @@ class ChannelDetailView(DmBridgeAPIView):
         form = s.RenameChannelSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         channel = services.rename_channel(channel, form.validated_data["name"])
+        channel = _with_my_unread(DmChannel.objects.filter(pk=channel.pk), request.user).get()
         return Response(s.ChannelSerializer(channel).data)
 
     @extend_schema(responses={204: None})

@@ -27,7 +27,7 @@ from ..policy import get_policy
 
 register = template.Library()
 
-WHOP_CHANNEL_ID = re.compile(r"^feed_[A-Za-z0-9_-]{1,60}$")
+WHOP_CHANNEL_ID = re.compile(r"feed_[A-Za-z0-9_-]{1,60}")  # use fullmatch: "$" would allow "\n"
 FAILED_TEXT = (
     "This conversation could not be set up. The site's team has been told; try again later."
 )
@@ -87,7 +87,7 @@ def dm_inbox(
         mode="inbox",
         companyId=dm_bridge_settings.COMPANY_ID,
         # Anything not shaped like a Whop channel ID is dropped; membership is Whop's to enforce.
-        selectedChannel=selected if WHOP_CHANNEL_ID.match(selected or "") else None,
+        selectedChannel=selected if WHOP_CHANNEL_ID.fullmatch(selected or "") else None,
         deepLinkParam=param,
     )
     element_id = _element_id("dm-inbox")
