@@ -7,6 +7,8 @@
 
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import IsAuthenticated
 
 from . import webhooks
 from .api import views
@@ -25,6 +27,13 @@ urlpatterns = [
     ),
     path("api/read/", views.MarkReadView.as_view(), name="mark-read"),
     path("api/unread/", views.UnreadView.as_view(), name="unread"),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path(
+        "api/schema/",
+        # Signed-in users only, like the rest of the API (drf-spectacular's default is public).
+        SpectacularAPIView.as_view(
+            authentication_classes=[SessionAuthentication], permission_classes=[IsAuthenticated]
+        ),
+        name="schema",
+    ),
     path("webhooks/whop/", webhooks.receive_webhook, name="webhook"),
 ]

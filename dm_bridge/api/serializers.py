@@ -10,6 +10,9 @@ from rest_framework import serializers
 from ..conf import dm_bridge_settings
 from ..models import DmChannel, DmMember
 
+MEMBERS_KEY_PREFIX = "users:"  # the keys the API derives from a DM's member set
+CLIENT_KEY_PREFIX = "api:"  # keys chosen by API clients live apart from the host's own keys
+
 
 class ChatTokenSerializer(serializers.Serializer):
     token = serializers.CharField(help_text="A Whop user access token (JWT) for the elements.")
@@ -71,11 +74,20 @@ class OpenChannelSerializer(serializers.Serializer):
     name = serializers.CharField(required=False, allow_blank=True, default="")
 
     def validate_key(self, value: str) -> str:
-        if len(value) > dm_bridge_settings.MAX_KEY_LENGTH:
+        limit = int(dm_bridge_settings.MAX_KEY_LENGTH) - len(CLIENT_KEY_PREFIX)
+        if len(value) > limit:
             raise serializers.ValidationError(
-                f"Ensure this field has no more than {dm_bridge_settings.MAX_KEY_LENGTH} characters."
+                f"Ensure this field has no more than {limit} characters."
             )
-        return value
+        if value.lower().startswith(MEMBERS_KEY_PREFIX):
+            # Otherwise anyone could take the key of someone else's DM-by-members first.
+            raise serializers.ValidationError(
+                f"Keys starting with '{MEMBERS_KEY_PREFIX}' are reserved for DMs identified by "
+                "their members; leave the key out for those."
+            )
+        # Stored as "api:<key>", so a client can never claim a key the host uses (e.g. a
+        # "shop:1/buyer:2" the host will open later) and be handed someone else's DM.
+        return CLIENT_KEY_PREFIX + value
 
     def validate_user_ids(self, value: list[int]) -> list[Any]:
         wanted = set(value)

@@ -7,6 +7,7 @@ see are 404 — looked up through ``policy.visible_channels`` before anything el
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from typing import Any
@@ -157,9 +158,7 @@ class ChannelListView(DmBridgeAPIView, generics.GenericAPIView):
             request.user,
             *(u for u in form.validated_data["user_ids"] if u.pk != request.user.pk),
         ]
-        key = form.validated_data.get("key") or "users:" + "-".join(
-            str(pk) for pk in sorted(u.pk for u in users)
-        )
+        key = form.validated_data.get("key") or _members_key(users)
         policy = get_policy()
         if not policy.can_open(request.user, key=key, users=users):
             raise PermissionDenied("You may not open this conversation.")
@@ -260,6 +259,16 @@ class UnreadView(DmBridgeAPIView):
         return Response(
             {"unread": unread.unread_count(request.user)}, headers={"Cache-Control": "no-store"}
         )
+
+
+def _members_key(users: list[Any]) -> str:
+    """The default key of a DM: its member set. Hashed when the list would not fit in a key
+    (50 members with 4-digit IDs are 250+ characters) — still one key per member set."""
+    key = s.MEMBERS_KEY_PREFIX + "-".join(str(pk) for pk in sorted(u.pk for u in users))
+    limit = min(int(dm_bridge_settings.MAX_KEY_LENGTH), DmChannel._meta.get_field("key").max_length)
+    if len(key) <= limit:
+        return key
+    return s.MEMBERS_KEY_PREFIX + "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
 def _with_my_unread(channels: Any, user: Any) -> Any:

@@ -142,12 +142,14 @@
     });
     const chat = mountChat(config, container.querySelector("[data-dm-bridge-chat]"), current);
 
+    // channelId null: nothing selected (Back to the inbox's URL without ?channel=).
     function select(channelId, { push } = { push: false }) {
-      if (!channelId || channelId === current) return;
+      if (channelId === current) return;
       current = channelId;
-      container.dataset.dmBridgeSelected = channelId;
-      chat.updateOptions({ channelId });
-      list.updateOptions({ selectedChannel: channelId });
+      if (channelId) container.dataset.dmBridgeSelected = channelId;
+      else delete container.dataset.dmBridgeSelected;
+      chat.updateOptions({ channelId: channelId || undefined });
+      list.updateOptions({ selectedChannel: channelId || undefined });
       if (push) {
         const url = new URL(global.location.href);
         url.searchParams.set(config.deepLinkParam, channelId);
@@ -156,7 +158,10 @@
       markRead(config, channelId);
     }
 
-    list.on("channelSelected", (event) => select(event.detail && event.detail.id, { push: true }));
+    list.on("channelSelected", (event) => {
+      const id = event.detail && event.detail.id;
+      if (id) select(id, { push: true });
+    });
     chat.on("messageSent", () => markRead(config, current));
     global.addEventListener("popstate", () => select(channelFromUrl(config.deepLinkParam)));
     list.mount(container.querySelector("[data-dm-bridge-list]"));
