@@ -119,13 +119,12 @@ def make_user(db):
 
 
 @pytest.fixture
-def webhook_receiver_url(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The receiver on pytest-django's live server; the emulator's connections closed at the end.
+def live_connections(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Close every connection to the live server when the test ends.
 
-    The emulator keeps its connection alive, so a live-server thread waits on it until the
-    emulator stops. With in-memory SQLite that thread shares the tests' connection, and closing it
-    after the live server stopped sharing it fails (an unhandled-thread-exception warning at
-    session end). Closing those connections when the test ends lets the threads finish in time.
+    The emulator's webhook client (and a browser, until its context closes) keeps connections
+    alive, so live-server threads would wait on them, holding a database connection, past the
+    test (with SQLite: a thread warning at session end).
     """
     httpd = live_server.thread.httpd
     handle = httpd.process_request_thread
@@ -136,9 +135,15 @@ def webhook_receiver_url(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> I
         handle(request, client_address)
 
     monkeypatch.setattr(httpd, "process_request_thread", tracked)
-    yield live_server.url + reverse("dm_bridge:webhook")
+    yield
     monkeypatch.setattr(httpd, "process_request_thread", handle)
     for request, thread in connections:
         with contextlib.suppress(OSError):
             request.shutdown(socket.SHUT_RDWR)
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def webhook_receiver_url(live_server: Any, live_connections: None) -> str:
+    """dm_bridge's webhook receiver on pytest-django's live server."""
+    return live_server.url + reverse("dm_bridge:webhook")

@@ -9,12 +9,9 @@ worker would. Users are logged in by copying a test-client session cookie into t
 
 from __future__ import annotations
 
-import contextlib
 import re
-import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -36,31 +33,6 @@ HOSTILE = "</script><script>alert(1)</script>"
 
 
 # --- fixtures and helpers ------------------------------------------------------------------------
-@pytest.fixture
-def live_connections(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Close every connection to the live server when the test ends.
-
-    The emulator's webhook client (and a browser, until its context closes) keeps connections
-    alive, so live-server threads would otherwise wait on them (holding a database connection)
-    past the test.
-    """
-    httpd = live_server.thread.httpd
-    handle = httpd.process_request_thread
-    connections: list[tuple[socket.socket, threading.Thread]] = []
-
-    def tracked(request: socket.socket, client_address: Any) -> None:
-        connections.append((request, threading.current_thread()))
-        handle(request, client_address)
-
-    monkeypatch.setattr(httpd, "process_request_thread", tracked)
-    yield
-    monkeypatch.setattr(httpd, "process_request_thread", handle)
-    for request, thread in connections:
-        with contextlib.suppress(OSError):
-            request.shutdown(socket.SHUT_RDWR)
-        thread.join(timeout=5)
-
-
 @pytest.fixture
 def site(whop: Any, live_server: Any, live_connections: None, settings: Any) -> Any:
     """The test pages on the live server, dm_bridge against the emulator."""
