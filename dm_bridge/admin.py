@@ -437,7 +437,7 @@ class WhopUserLinkAdmin(WorkRowAdmin):
         "user",
         "whop_user_id",
         "whop_username",
-        "connected_company_id",
+        "connected_account_id",
         "status_badge",
         "attempts",
         "failures",
@@ -453,7 +453,7 @@ class WhopUserLinkAdmin(WorkRowAdmin):
         "status_badge",
         "whop_user_id",
         "whop_username",
-        "connected_company_id",
+        "connected_account_id",
         "linked_at",
         *WORK_FIELDS,
     )
@@ -464,7 +464,7 @@ class WhopUserLinkAdmin(WorkRowAdmin):
             *user_search_fields("user__"),
             "whop_user_id",
             "whop_username",
-            "connected_company_id",
+            "connected_account_id",
         ]
 
     @admin.action(description="Retry now", permissions=["retry"])

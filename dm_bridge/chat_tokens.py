@@ -47,7 +47,10 @@ def mint_chat_token(user: Any) -> ChatToken:
     company = dm_bridge_settings.COMPANY_ID
     if not company:
         raise DmBridgeConfigurationError("DM_BRIDGE['COMPANY_ID'] is not set.")
-    scopes = list(dm_bridge_settings.TOKEN_SCOPES)
+    scopes = [str(scope) for scope in dm_bridge_settings.TOKEN_SCOPES if scope]
+    if not scopes:
+        # Whop reads an empty or missing list as "every permission of the API key".
+        raise DmBridgeConfigurationError("DM_BRIDGE['TOKEN_SCOPES'] must name at least one scope.")
     linked = WhopUserLink.objects.filter(user=user, status=WhopUserLink.Status.ACTIVE)
     whop_user_id = linked.values_list("whop_user_id", flat=True).first()
     if whop_user_id:
@@ -60,10 +63,10 @@ def mint_chat_token(user: Any) -> ChatToken:
     link = ensure_whop_user(user)
     lifetime = max(1, min(int(dm_bridge_settings.TOKEN_LIFETIME), MAX_LIFETIME))
     asked = timezone.now() + timedelta(seconds=lifetime)
-    minted = get_client().create_access_token(
-        user_id=link.whop_user_id, company_id=company, scoped_actions=scopes, expires_at=asked
+    minted = get_client().access_tokens.create(
+        user_id=link.whop_user_id, account_id=company, scoped_actions=scopes, expires_at=asked
     )
-    token = ChatToken(minted.token, minted.expires_at or asked)
+    token = ChatToken(minted.token, minted.expires_at)
     ttl = (token.expires_at - timezone.now() - _margin()).total_seconds()
     if ttl >= 1:
         key = _cache_key(user, link.whop_user_id, company, scopes)

@@ -64,7 +64,7 @@ class WhopUserLink(WorkState):
         max_length=64, unique=True, null=True, blank=True, verbose_name="Whop user ID"
     )
     whop_username = models.CharField(max_length=150, blank=True)
-    connected_company_id = models.CharField(
+    connected_account_id = models.CharField(
         max_length=64, blank=True, verbose_name="connected account ID"
     )
     status = models.CharField(
@@ -110,6 +110,9 @@ class DmChannel(WorkState):
     deleted_at = models.DateTimeField(null=True, blank=True)
     deleted_on_whop = models.BooleanField(default=False)
     last_message_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_activity_at = models.DateTimeField(
+        null=True, blank=True, db_index=True, help_text="Last message or reaction (webhooks)."
+    )
     # The host row this channel serves (optional; hosts usually also hold a FK to the channel).
     host_content_type = models.ForeignKey(
         ContentType, null=True, blank=True, on_delete=models.SET_NULL
@@ -215,7 +218,7 @@ class WebhookEvent(models.Model):
         RECEIVED = "received", "Received"
         PROCESSED = "processed", "Processed"
         IGNORED = "ignored", "Ignored (event type not handled)"
-        INVALID = "invalid", "Invalid (signature not verified)"
+        INVALID = "invalid", "Invalid (not verified, or not Whop's event shape)"
         FAILED = "failed", "Failed (processing raised)"
 
     # NULL, not "": unverified rows have no ID, and only real IDs are unique (see constraints).

@@ -18,6 +18,9 @@ Exactly-once rules for Whop writes:
 * Every other write (connected account, member add, message post) records an attempt *before*
   the call; when a row has an earlier attempt, the worker looks the object up on Whop before
   writing again. A crash, a timeout or a 500 after commit therefore never duplicates it.
+* Every create also carries an ``Idempotency-Key`` derived from the row's intent (the same on
+  every retry, new for a new intent). Whop does not document it for chat, so nothing relies
+  on it; it is free where Whop honours it.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import hashlib
 import logging
 import random
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -37,6 +40,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
+from whop_sdk.types import Account, DmMemberListItem
 
 from . import signals
 from .conf import dm_bridge_settings
@@ -49,10 +53,10 @@ from .exceptions import (
     RowBusy,
     UserNotProvisionable,
 )
-from .gateway import PacedWhopClient, get_client
+from .gateway import get_client
 from .models import DmChannel, DmMember, DmOutboxMessage, WhopUserLink, WorkState
 from .ratelimit import RateLimitDeferred
-from .whop import Company, WhopError, WhopNotFoundError
+from .whop import WhopAdapter, WhopError, WhopNotFoundError
 
 logger = logging.getLogger("dm_bridge")
 
@@ -364,8 +368,8 @@ def drive_user_link(link_pk: int) -> str:
 def ensure_whop_user(user: Any) -> WhopUserLink:
     """The user's active Whop link, provisioning it first if needed (exactly once per user).
 
-    Provisioning enrols the user as a connected account under ``COMPANY_ID`` with
-    ``metadata.internal_user_id`` and then sets their per-company display name. After an
+    Provisioning enrols the user as a connected account under ``COMPANY_ID`` (the API key's
+    account) with ``metadata.external_id`` and then sets their per-company display name. After an
     ambiguous failure the account is looked up by that marker before creating again.
 
     Raises ``UserNotProvisionable`` (permanent, e.g. no email), ``RowBusy`` (another worker is
@@ -518,7 +522,7 @@ def _converge(channel: DmChannel) -> None:
     _send_outbox(client, channel)
 
 
-def _create_on_whop(client: PacedWhopClient, channel: DmChannel) -> None:
+def _create_on_whop(client: WhopAdapter, channel: DmChannel) -> None:
     members = list(
         channel.members.filter(status__in=CURRENT_MEMBER)
         .select_related("user__whop_link")
@@ -528,12 +532,13 @@ def _create_on_whop(client: PacedWhopClient, channel: DmChannel) -> None:
         raise InvalidDmRequest(
             "This DM has no members left; add one before it can be created on Whop."
         )
-    whop_ids = [_linked(m.user).whop_user_id for m in members]
-    result = client.create_dm_channel(
-        whop_ids,
-        company_id=channel.company_id,
-        custom_name=channel.custom_name or None,
+    whop_ids = [_linked(m.user).whop_user_id or "" for m in members]
+    result = client.dm_channels.create(
+        with_user_ids=whop_ids,
+        account_id=channel.company_id,
+        **({"custom_name": channel.custom_name} if channel.custom_name else {}),
         before_send=lambda: _count_attempt(channel, intent=True),
+        idempotency_key=intent_key("dm_channels.create", channel, *sorted(whop_ids)),
     )
     now = timezone.now()
     found = {"whop_channel_id": result.id, "whop_name": result.name or "", "needs_reconcile": False}
@@ -571,7 +576,7 @@ def _create_on_whop(client: PacedWhopClient, channel: DmChannel) -> None:
         _send_on_commit(signals.dm_channel_ready, DmChannel, channel=channel)
 
 
-def _apply_members(client: PacedWhopClient, channel: DmChannel) -> None:
+def _apply_members(client: WhopAdapter, channel: DmChannel) -> None:
     changing = list(
         channel.members.filter(status__in=(DmMember.Status.PENDING, DmMember.Status.REMOVING))
         .select_related("user__whop_link")
@@ -584,10 +589,13 @@ def _apply_members(client: PacedWhopClient, channel: DmChannel) -> None:
         )
         if existing is None:
             try:
-                existing = client.create_dm_member(
-                    channel.whop_channel_id,
-                    link.whop_user_id,
+                existing = client.dm_members.create(
+                    channel_id=channel.whop_channel_id,
+                    user_id=link.whop_user_id,
                     before_send=lambda m=member: _count_attempt(m),
+                    idempotency_key=intent_key(
+                        "dm_members.create", member, channel.whop_channel_id, member.removed_at
+                    ),
                 )
             except WhopError as exc:
                 if exc.retryable:
@@ -621,7 +629,7 @@ def _apply_members(client: PacedWhopClient, channel: DmChannel) -> None:
             member.whop_member_id = found.id if found else ""
         if member.whop_member_id:
             with contextlib.suppress(WhopNotFoundError):  # already gone: the goal is reached
-                client.delete_dm_member(
+                client.dm_members.delete(
                     member.whop_member_id, before_send=lambda m=member: _count_attempt(m)
                 )
         member.status = DmMember.Status.REMOVED
@@ -632,11 +640,11 @@ def _apply_members(client: PacedWhopClient, channel: DmChannel) -> None:
         )
 
 
-def _apply_name(client: PacedWhopClient, channel: DmChannel) -> None:
+def _apply_name(client: WhopAdapter, channel: DmChannel) -> None:
     if channel.custom_name == channel.whop_name:
         return
     try:
-        result = client.update_dm_channel(
+        result = client.dm_channels.update(
             channel.whop_channel_id, custom_name=channel.custom_name or None
         )
     except WhopError as exc:
@@ -650,15 +658,16 @@ def _apply_name(client: PacedWhopClient, channel: DmChannel) -> None:
     DmChannel.objects.filter(pk=channel.pk).update(whop_name=channel.whop_name)
 
 
-def _send_outbox(client: PacedWhopClient, channel: DmChannel) -> None:
+def _send_outbox(client: WhopAdapter, channel: DmChannel) -> None:
     for message in channel.outbox.filter(status=DmOutboxMessage.Status.PENDING).order_by("pk"):
         found = _find_posted_message(client, channel, message) if message.attempts else None
         if found is None:
             try:
-                found = client.create_message(
-                    channel.whop_channel_id,
-                    message.content,
+                found = client.messages.create(
+                    channel_id=channel.whop_channel_id,
+                    content=message.content,
                     before_send=lambda m=message: _count_attempt(m),
+                    idempotency_key=intent_key("messages.create", message),
                 )
             except WhopError as exc:
                 if exc.retryable:
@@ -673,7 +682,7 @@ def _send_outbox(client: PacedWhopClient, channel: DmChannel) -> None:
         message.save()
 
 
-def _delete_on_whop(client: PacedWhopClient, channel: DmChannel) -> None:
+def _delete_on_whop(client: WhopAdapter, channel: DmChannel) -> None:
     if channel.deleted_on_whop:
         return
     if not channel.whop_channel_id and channel.needs_reconcile:
@@ -694,28 +703,30 @@ def _delete_on_whop(client: PacedWhopClient, channel: DmChannel) -> None:
             )
         else:
             with contextlib.suppress(WhopNotFoundError):
-                client.delete_dm_channel(
+                client.dm_channels.delete(
                     channel.whop_channel_id, before_send=lambda: _count_attempt(channel)
                 )
             logger.info("dm channel %s deleted on Whop (%s)", channel.pk, channel.whop_channel_id)
     DmChannel.objects.filter(pk=channel.pk).update(deleted_on_whop=True)
 
 
-def _create_on_whop_for_delete(client: PacedWhopClient, channel: DmChannel) -> None:
+def _create_on_whop_for_delete(client: WhopAdapter, channel: DmChannel) -> None:
     links = WhopUserLink.objects.filter(
         user__dm_memberships__channel=channel,
         user__dm_memberships__status__in=CURRENT_MEMBER,
         whop_user_id__isnull=False,
     ).values_list("whop_user_id", flat=True)
     if links:
-        result = client.create_dm_channel(list(links), company_id=channel.company_id)
+        result = client.dm_channels.create(
+            with_user_ids=list(links), account_id=channel.company_id
+        )
         channel.whop_channel_id = result.id
         DmChannel.objects.filter(pk=channel.pk).update(whop_channel_id=result.id)
 
 
-def _reconcile(client: PacedWhopClient, channel: DmChannel, report: ReconcileReport) -> None:
+def _reconcile(client: WhopAdapter, channel: DmChannel, report: ReconcileReport) -> None:
     try:
-        remote = client.retrieve_dm_channel(channel.whop_channel_id)
+        remote = client.dm_channels.retrieve(channel.whop_channel_id)
     except WhopNotFoundError:
         report.changes.append(f"{channel.whop_channel_id} is gone on Whop; it will be recreated")
         DmChannel.objects.filter(pk=channel.pk).update(
@@ -737,11 +748,11 @@ def _reconcile(client: PacedWhopClient, channel: DmChannel, report: ReconcileRep
         not channel.last_message_at or remote.last_message_at > channel.last_message_at
     ):
         updates["last_message_at"] = remote.last_message_at
+        if not channel.last_activity_at or remote.last_message_at > channel.last_activity_at:
+            updates["last_activity_at"] = remote.last_message_at
     DmChannel.objects.filter(pk=channel.pk).update(**updates)
 
-    remote_members = {
-        m.user_id: m for m in client.iterate("list_dm_members", channel.whop_channel_id)
-    }
+    remote_members = {m.user_id: m for m in _whop_members(client, channel)}
     links = dict(
         WhopUserLink.objects.filter(
             user__dm_memberships__channel=channel, whop_user_id__isnull=False
@@ -783,18 +794,25 @@ def _linked(user: Any) -> WhopUserLink:
     return ensure_whop_user(user)
 
 
-def _find_whop_member(client: PacedWhopClient, channel: DmChannel, whop_user_id: str | None) -> Any:
-    for remote in client.iterate("list_dm_members", channel.whop_channel_id):
+def _whop_members(client: WhopAdapter, channel: DmChannel) -> Iterator[DmMemberListItem]:
+    """Every member of the channel on Whop (all pages, each paced)."""
+    return iter(client.dm_members.list(channel_id=channel.whop_channel_id, first=100))
+
+
+def _find_whop_member(
+    client: WhopAdapter, channel: DmChannel, whop_user_id: str | None
+) -> DmMemberListItem | None:
+    for remote in _whop_members(client, channel):
         if remote.user_id == whop_user_id:
             return remote
     return None
 
 
 def _find_posted_message(
-    client: PacedWhopClient, channel: DmChannel, message: DmOutboxMessage
+    client: WhopAdapter, channel: DmChannel, message: DmOutboxMessage
 ) -> Any:
-    page = client.list_messages(channel.whop_channel_id, direction="desc", first=50)
-    for remote in page.data:
+    page = client.messages.list(channel_id=channel.whop_channel_id, direction="desc", first=50)
+    for remote in page.items or []:
         if remote.content == message.content and remote.message_type != "regular":
             return remote
     return None
@@ -805,7 +823,7 @@ def _find_posted_message(
 # ==============================================================================================
 
 
-def _provision(client: PacedWhopClient, link: WhopUserLink) -> None:
+def _provision(client: WhopAdapter, link: WhopUserLink) -> None:
     adapter = dm_bridge_settings.USER_ADAPTER()
     user = link.user
     company_id = _company(None)
@@ -815,33 +833,30 @@ def _provision(client: PacedWhopClient, link: WhopUserLink) -> None:
             raise UserNotProvisionable(
                 f"User {user.pk} ({user.get_username()}) has no email address; Whop needs one to create their account."
             )
-        internal_id = adapter.get_internal_id(user)
+        external_id = adapter.get_internal_id(user)
         account = (
-            _find_connected_account(client, company_id, internal_id) if link.attempts else None
+            _find_connected_account(client, company_id, external_id, email)
+            if link.attempts
+            else None
         )
         if account is None:
-            account = client.create_company(
-                before_send=lambda: _count_attempt(link),
+            # The parent is the API key's own account; no customer emails from Whop.
+            account = client.accounts.create(
                 email=email,
-                parent_company_id=company_id,
                 title=adapter.get_account_title(user)[:100] or email,
-                metadata={"internal_user_id": internal_id},
+                metadata={"external_id": external_id},
                 send_customer_emails=False,
+                before_send=lambda: _count_attempt(link),
+                idempotency_key=intent_key("accounts.create", link, external_id),
             )
-        if account.owner_user is None or not account.owner_user.id:
-            raise WhopError(
-                f"Connected account {account.id} has no owner user",
-                retryable=True,
-                operation="POST /companies",
-            )
-        link.connected_company_id = account.id
-        link.whop_user_id = account.owner_user.id
-        link.whop_username = account.owner_user.username or ""
+        link.connected_account_id = account.id
+        link.whop_user_id = account.owner.id
+        link.whop_username = account.owner.username or ""
         try:
             with transaction.atomic():
                 link.save(
                     update_fields=[
-                        "connected_company_id",
+                        "connected_account_id",
                         "whop_user_id",
                         "whop_username",
                         "updated_at",
@@ -849,16 +864,16 @@ def _provision(client: PacedWhopClient, link: WhopUserLink) -> None:
                 )
         except IntegrityError:
             other = (
-                WhopUserLink.objects.filter(whop_user_id=account.owner_user.id)
+                WhopUserLink.objects.filter(whop_user_id=account.owner.id)
                 .exclude(pk=link.pk)
                 .first()
             )
             raise UserNotProvisionable(
-                f"Whop user {account.owner_user.id} (same email) is already linked to local user "
+                f"Whop user {account.owner.id} (same email) is already linked to local user "
                 f"{other.user_id if other else '?'}; give each user their own email."
             ) from None
-    client.update_user(
-        link.whop_user_id, company_id=company_id, name=adapter.get_display_name(user)[:100]
+    client.users.update(
+        link.whop_user_id, account_id=company_id, name=adapter.get_display_name(user)[:100]
     )
     link.status = WhopUserLink.Status.ACTIVE
     link.linked_at = timezone.now()
@@ -870,12 +885,27 @@ def _provision(client: PacedWhopClient, link: WhopUserLink) -> None:
     _send_on_commit(signals.whop_user_linked, WhopUserLink, link=link, user=user)
 
 
+# Metadata keys that mark a connected account as a local user's: ``external_id`` (what Whop's
+# title default reads), and ``internal_user_id`` written by dm_bridge before 0.2.
+ACCOUNT_MARKERS = ("external_id", "internal_user_id")
+
+
 def _find_connected_account(
-    client: PacedWhopClient, company_id: str, internal_id: str
-) -> Company | None:
-    for account in client.iterate("list_companies", parent_company_id=company_id):
-        if str((account.metadata or {}).get("internal_user_id")) == internal_id:
-            return account
+    client: WhopAdapter, company_id: str, external_id: str, email: str
+) -> Account | None:
+    """The connected account an earlier, ambiguous attempt may have created for this user.
+
+    First narrowed by ``query`` (cheap), then, because what ``query`` matches is not
+    documented, every connected account of the parent.
+    """
+    for query in (email, None):
+        accounts = client.accounts.list(
+            parent_account_id=company_id, first=100, **({"query": query} if query else {})
+        )
+        for account in accounts:
+            metadata = account.metadata or {}
+            if any(str(metadata.get(key)) == external_id for key in ACCOUNT_MARKERS):
+                return account
     return None
 
 
@@ -920,6 +950,18 @@ def _count_attempt(row: WorkState, *, intent: bool = False) -> None:
     if intent:
         updates["needs_reconcile"] = True
     type(row).objects.filter(pk=row.pk).update(**updates)
+
+
+def intent_key(operation: str, row: WorkState, *parts: Any) -> str:
+    """The ``Idempotency-Key`` of one intent: the same on every retry of it, new for a new one.
+
+    The row's primary key and creation time make it unique across sites sharing a Whop key;
+    ``parts`` carry what changes the intent (the member set, a re-add after a removal).
+    """
+    seed = "|".join(
+        str(part) for part in (operation, type(row).__name__, row.pk, row.created_at, *parts)
+    )
+    return "dmb_" + hashlib.sha256(seed.encode()).hexdigest()[:40]
 
 
 def _mark_due(channel: DmChannel) -> None:

@@ -7,7 +7,8 @@ Every signal is sent with ``sender`` = the model class and these keyword argumen
 - ``dm_channel_failed``: ``channel``, ``error`` (str, the plain-words reason).
 - ``dm_member_added``: ``channel``, ``member`` (DmMember), ``user``.
 - ``dm_member_removed``: ``channel``, ``member``, ``user``.
-- ``dm_message_received``: ``channel``, ``message`` (dict, Whop's Message) — from webhooks.
+- ``dm_message_received``: ``channel``, ``message`` (``whop_sdk.types.Message``), ``event``
+  (``whop_sdk.PostChatMessageCreatedPayload``, the whole webhook) — from webhooks.
 """
 
 from django.dispatch import Signal

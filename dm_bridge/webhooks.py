@@ -2,31 +2,36 @@
 
 Every request is stored as a :class:`~dm_bridge.models.WebhookEvent` so operators can see
 what arrived. Answers follow what makes Whop do the right thing: 400 for a request that is not
-Whop's (no retry helps), 500 when processing failed (Whop retries), 200 otherwise — including
-a redelivery of an event already handled, which has no second effect.
+Whop's, 422 for a verified event that lacks what we need (no retry can help either), 500 when
+processing failed (Whop retries), 200 otherwise — including a redelivery of an event already
+handled, which has no second effect.
 
-``chat.message.created`` moves ``last_message_at`` of the local channels on that Whop DM,
-marks the author's membership read and adds one unread message for everybody else, then sends
-``dm_message_received`` after commit. Other event types are stored and ignored.
+Payloads are read with the official SDK's models (``PostChatMessageCreatedPayload``,
+``PostChatReactionCreatedPayload``: ``data = {reason, audience, channel: {id, type},
+message}``); unknown fields are ignored. Only ``direct_message`` channels are acted on.
+``chat.message.created`` moves ``last_message_at`` / ``last_activity_at`` of the local channels
+on that Whop DM, marks the author's membership read and adds one unread message for the
+audience (everybody else), then sends ``dm_message_received`` after commit.
+``chat.reaction.created`` moves ``last_activity_at``. Other event types are stored and ignored.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import standardwebhooks
+import pydantic
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from whop_sdk import PostChatMessageCreatedPayload, PostChatReactionCreatedPayload
+from whop_sdk.lib.verify_webhook import WebhookVerificationError, unwrap
 
 from . import signals
 from .conf import dm_bridge_settings
@@ -39,7 +44,7 @@ STORED_BODY_BYTES = 64 * 1024
 MAX_WEBHOOK_ID = WebhookEvent._meta.get_field("webhook_id").max_length or 128
 STORED_HEADERS = ("content-type", "user-agent")
 SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
-DONE = (WebhookEvent.Status.PROCESSED, WebhookEvent.Status.IGNORED)
+DONE = (WebhookEvent.Status.PROCESSED, WebhookEvent.Status.IGNORED, WebhookEvent.Status.INVALID)
 UNKNOWN_CHANNEL = "unknown channel"
 
 
@@ -88,6 +93,8 @@ def receive_webhook(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"status": "duplicate"})
     if event.status == WebhookEvent.Status.FAILED:
         return _error("processing failed; retry later", 500)
+    if event.status == WebhookEvent.Status.INVALID:
+        return _error(event.error, 422)
     return JsonResponse({"status": event.status})
 
 
@@ -127,14 +134,12 @@ def _verification_failure(body: bytes, headers: dict[str, str], secrets: list[st
     signed = {name: headers.get(name, "") for name in SIGNATURE_HEADERS}
     reason = "no secret verified the signature"
     for secret in secrets:
-        # Whop keys the HMAC with the secret's UTF-8 bytes; the library wants them base64-encoded.
-        verifier = standardwebhooks.Webhook(base64.b64encode(secret.encode()).decode())
         try:
-            verifier.verify(body, signed, json_parse=False)
-        except standardwebhooks.WebhookVerificationError as exc:
+            unwrap(body, headers=signed, key=secret)  # the SDK's own check (HMAC key = secret)
+        except WebhookVerificationError as exc:
             reason = str(exc)
-        except ValueError:  # undecodable signature or a body that is not UTF-8
-            reason = "Malformed signature header or body"
+        except ValueError:
+            return None  # verified, but not a JSON object: processing records why
         else:
             return None
     return reason
@@ -152,11 +157,17 @@ def _record_delivery(webhook_id: str, headers: dict[str, str], text: str) -> Web
                 headers=headers,
                 body=_stored_body(text.encode()),
                 valid=True,
-                whop_channel_id=str(data.get("channel_id") or "")[:64],
+                whop_channel_id=_loose_channel_id(data)[:64],
             )
     except IntegrityError:
         event = WebhookEvent.objects.get(webhook_id=webhook_id)
     return None if event.status in DONE else event  # received or failed: process (again)
+
+
+def _loose_channel_id(data: dict[str, Any]) -> str:
+    channel = data.get("channel")
+    value = channel.get("id") if isinstance(channel, dict) else None
+    return value if isinstance(value, str) else ""
 
 
 def _loose_envelope(text: str) -> dict[str, Any]:
@@ -194,6 +205,11 @@ def _process(event: WebhookEvent, text: str, *, unless_done: bool) -> bool:
         try:
             with transaction.atomic():
                 locked.status, locked.error = _apply(_strict_envelope(text))
+        except MalformedWebhookEvent as exc:
+            # Verified but unusable: no redelivery can fix it, so it is not a failure to retry.
+            locked.status, locked.error = WebhookEvent.Status.INVALID, str(exc)
+            locked.processed_at = timezone.now()
+            logger.warning("webhook %s (%s) is malformed: %s", locked.webhook_id, event_type, exc)
         except Exception as exc:
             locked.status = WebhookEvent.Status.FAILED
             locked.error = f"{type(exc).__name__}: {exc}"
@@ -223,72 +239,107 @@ def _apply(envelope: dict[str, Any]) -> tuple[str, str]:
     handler = EVENT_HANDLERS.get(str(envelope.get("type")))
     if handler is None:
         return WebhookEvent.Status.IGNORED, ""
-    data = envelope.get("data")
-    if not isinstance(data, dict):
-        raise MalformedWebhookEvent("The event's data is not an object.")
-    return WebhookEvent.Status.PROCESSED, handler(data)
+    model, apply = handler
+    try:
+        payload = model.model_validate(envelope)
+    except pydantic.ValidationError as exc:
+        raise MalformedWebhookEvent(_missing(exc)) from None
+    if payload.data.channel.type != "direct_message":
+        return WebhookEvent.Status.IGNORED, f"not a DM channel ({payload.data.channel.type})"
+    return WebhookEvent.Status.PROCESSED, apply(payload)
 
 
-def record_message(message: dict[str, Any]) -> str:
-    """``chat.message.created``: unread counts and activity time of every local channel on it.
+def _missing(exc: pydantic.ValidationError) -> str:
+    """Which fields of Whop's payload were missing or wrong, in one line."""
+    problems = [
+        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+        for error in exc.errors()[:5]
+    ]
+    more = f" (+{exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
+    return "Not Whop's chat event shape: " + "; ".join(problems) + more
 
-    Returns a note for the event row ("unknown channel" when no local channel uses the DM).
-    """
-    whop_channel_id = message.get("channel_id")
-    if not isinstance(whop_channel_id, str) or not whop_channel_id:
-        raise MalformedWebhookEvent("The message has no channel_id.")
-    sent_at = _message_time(message.get("created_at"))
-    author = message.get("user")
-    author_id = author.get("id") if isinstance(author, dict) else None
 
+def _local_channels(whop_channel_id: str) -> list[DmChannel]:
     # Several local channels may share one Whop DM (same member set, different keys).
-    channels = list(
+    return list(
         DmChannel.objects.filter(whop_channel_id=whop_channel_id).exclude(
             status=DmChannel.Status.DELETED
         )
     )
+
+
+def _touch(channels: list[DmChannel], at: datetime, *, message: bool) -> None:
+    """Move the channels' activity (and, for a message, last-message) time forward to ``at``."""
+    pks = [channel.pk for channel in channels]
+    later = Q(last_activity_at__isnull=True) | Q(last_activity_at__lt=at)
+    DmChannel.objects.filter(pk__in=pks).filter(later).update(last_activity_at=at)
+    if message:
+        later = Q(last_message_at__isnull=True) | Q(last_message_at__lt=at)
+        DmChannel.objects.filter(pk__in=pks).filter(later).update(last_message_at=at)
+    for channel in channels:
+        if channel.last_activity_at is None or channel.last_activity_at < at:
+            channel.last_activity_at = at
+        if message and (channel.last_message_at is None or channel.last_message_at < at):
+            channel.last_message_at = at
+
+
+def record_message(payload: PostChatMessageCreatedPayload) -> str:
+    """``chat.message.created``: unread counts and activity time of every local channel on it.
+
+    Returns a note for the event row ("unknown channel" when no local channel uses the DM).
+    """
+    message = payload.data.message
+    channels = _local_channels(payload.data.channel.id)
     if not channels:
         return UNKNOWN_CHANNEL
-    pks = [channel.pk for channel in channels]
-    DmChannel.objects.filter(pk__in=pks).filter(
-        Q(last_message_at__isnull=True) | Q(last_message_at__lt=sent_at)
-    ).update(last_message_at=sent_at)
+    sent_at = _aware(message.created_at)
+    _touch(channels, sent_at, message=True)
 
     members = DmMember.objects.filter(
-        channel_id__in=pks, status__in=(DmMember.Status.ACTIVE, DmMember.Status.PENDING)
+        channel_id__in=[channel.pk for channel in channels],
+        status__in=(DmMember.Status.ACTIVE, DmMember.Status.PENDING),
     )
     # Only members who had not read up to this message yet (deliveries come in any order).
     behind = Q(last_read_at__isnull=True) | Q(last_read_at__lt=sent_at)
-    if isinstance(author_id, str) and author_id:
-        author_users = WhopUserLink.objects.filter(whop_user_id=author_id).values("user_id")
-        members.filter(behind, user_id__in=author_users).update(
-            last_read_at=sent_at, unread_count=0
+    author_users = WhopUserLink.objects.filter(whop_user_id=message.user.id).values("user_id")
+    members.filter(behind, user_id__in=author_users).update(last_read_at=sent_at, unread_count=0)
+    recipients = members.exclude(user_id__in=author_users)
+    audience = payload.data.audience.user_ids
+    if audience is not None:  # Whop named who it is for: only they get an unread message
+        recipients = recipients.filter(
+            user_id__in=WhopUserLink.objects.filter(whop_user_id__in=audience).values("user_id")
         )
-        members = members.exclude(user_id__in=author_users)
-    members.filter(behind).update(unread_count=F("unread_count") + 1)
+    recipients.filter(behind).update(unread_count=F("unread_count") + 1)
 
     for channel in channels:
-        if channel.last_message_at is None or channel.last_message_at < sent_at:
-            channel.last_message_at = sent_at
         # robust: a failing receiver is logged; it must not turn a processed event into a 500.
-        transaction.on_commit(_announce(channel, message), robust=True)
+        transaction.on_commit(_announce(channel, payload), robust=True)
     return ""
 
 
-def _announce(channel: DmChannel, message: dict[str, Any]) -> Callable[[], None]:
+def record_reaction(payload: PostChatReactionCreatedPayload) -> str:
+    """``chat.reaction.created``: a reaction is activity in the DM (no unread message)."""
+    channels = _local_channels(payload.data.channel.id)
+    if not channels:
+        return UNKNOWN_CHANNEL
+    _touch(channels, _aware(payload.timestamp), message=False)
+    return ""
+
+
+def _announce(channel: DmChannel, payload: PostChatMessageCreatedPayload) -> Callable[[], None]:
     def send() -> None:
-        signals.dm_message_received.send(sender=DmChannel, channel=channel, message=message)
+        signals.dm_message_received.send(
+            sender=DmChannel, channel=channel, message=payload.data.message, event=payload
+        )
 
     return send
 
 
-def _message_time(value: Any) -> datetime:
-    parsed = parse_datetime(value) if isinstance(value, str) else None
-    if parsed is None:
-        raise MalformedWebhookEvent("The message's created_at is not an ISO 8601 time.")
-    return parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=UTC)
+def _aware(value: datetime) -> datetime:
+    return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
 
 
-EVENT_HANDLERS: dict[str, Callable[[dict[str, Any]], str]] = {
-    "chat.message.created": record_message,
+EVENT_HANDLERS: dict[str, tuple[type[pydantic.BaseModel], Callable[[Any], str]]] = {
+    "chat.message.created": (PostChatMessageCreatedPayload, record_message),
+    "chat.reaction.created": (PostChatReactionCreatedPayload, record_reaction),
 }

@@ -38,6 +38,7 @@ class ChannelSerializer(serializers.ModelSerializer):
             "whop_channel_id",
             "failure",
             "last_message_at",
+            "last_activity_at",
             "unread_count",
             "created_at",
         ]

@@ -142,7 +142,7 @@ class ChannelListView(DmBridgeAPIView, generics.GenericAPIView):
     @extend_schema(responses={200: s.ChannelSerializer(many=True)})
     def get(self, request: Request) -> Response:
         channels = self.get_queryset().order_by(
-            F("last_message_at").desc(nulls_last=True), "-created_at"
+            F("last_activity_at").desc(nulls_last=True), "-created_at"
         )
         page = self.paginate_queryset(channels)
         return self.get_paginated_response(s.ChannelSerializer(page, many=True).data)

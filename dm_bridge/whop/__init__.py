@@ -1,7 +1,17 @@
-"""Whop REST API client: ``WhopClient``, its typed results and its exceptions."""
+"""Whop through its official SDK: ``WhopAdapter`` (pacing, attempt hook, idempotency keys) and
+dm_bridge's exceptions. Results are the SDK's own models (``whop_sdk.types``)."""
 
-from .client import DEFAULT_API_VERSION, DEFAULT_BASE_URL, DEFAULT_TIMEOUT, WhopClient
+from .client import (
+    DEFAULT_API_VERSION,
+    DEFAULT_BASE_URL,
+    DEFAULT_TIMEOUT,
+    Pacer,
+    WhopAdapter,
+    build_sdk,
+)
 from .errors import (
+    STATUS_TABLE,
+    TRANSPORT_TABLE,
     WhopAPIError,
     WhopAuthenticationError,
     WhopBadRequestError,
@@ -14,38 +24,21 @@ from .errors import (
     WhopServerError,
     WhopTimeoutError,
     WhopValidationError,
-)
-from .types import (
-    AccessToken,
-    Company,
-    DmChannel,
-    DmMember,
-    Message,
-    MessageAuthor,
-    Page,
-    PageInfo,
-    User,
-    UserRef,
+    error_from_sdk,
+    parse_retry_after,
 )
 
 __all__ = [
     "DEFAULT_API_VERSION",
     "DEFAULT_BASE_URL",
     "DEFAULT_TIMEOUT",
-    "AccessToken",
-    "Company",
-    "DmChannel",
-    "DmMember",
-    "Message",
-    "MessageAuthor",
-    "Page",
-    "PageInfo",
-    "User",
-    "UserRef",
+    "STATUS_TABLE",
+    "TRANSPORT_TABLE",
+    "Pacer",
     "WhopAPIError",
+    "WhopAdapter",
     "WhopAuthenticationError",
     "WhopBadRequestError",
-    "WhopClient",
     "WhopConflictError",
     "WhopConnectionError",
     "WhopError",
@@ -55,4 +48,7 @@ __all__ = [
     "WhopServerError",
     "WhopTimeoutError",
     "WhopValidationError",
+    "build_sdk",
+    "error_from_sdk",
+    "parse_retry_after",
 ]

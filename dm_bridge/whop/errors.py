@@ -1,17 +1,20 @@
-"""Exceptions raised by :class:`dm_bridge.whop.WhopClient`.
+"""dm_bridge's exceptions for Whop calls, and the one table that classifies the SDK's failures.
 
-Every failure is a :class:`WhopError` carrying two decisions the task layer needs:
+The official SDK raises ``ApiError`` subclasses (an HTTP error status), ``ParsingError`` (a 2xx
+whose body does not fit its model) or plain ``httpx`` errors (no response). dm_bridge turns
+each into a :class:`WhopError` carrying the two decisions the task layer needs:
 
 * ``retryable`` — would the same request plausibly succeed later?
 * ``ambiguous`` — may the request have reached Whop, so its side effect may have happened?
 
-Both are decided here and only here: :data:`STATUS_TABLE` for HTTP error responses and
-:data:`TRANSPORT_TABLE` for failures below HTTP. The client never retries; callers do.
+Both are decided here and only here: :data:`STATUS_TABLE` for HTTP error statuses and
+:data:`TRANSPORT_TABLE` for failures below HTTP. Nothing retries inside a call; callers do.
 """
 
 from __future__ import annotations
 
 import email.utils
+import json
 import math
 import re
 import time
@@ -20,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from whop_sdk.core.api_error import ApiError
+from whop_sdk.core.parse_error import ParsingError
 
 from dm_bridge.exceptions import DmBridgeError
 
@@ -38,8 +43,7 @@ __all__ = [
     "WhopServerError",
     "WhopTimeoutError",
     "WhopValidationError",
-    "error_from_response",
-    "error_from_transport",
+    "error_from_sdk",
     "parse_retry_after",
     "status_outcome",
     "transport_outcome",
@@ -197,16 +201,34 @@ def transport_outcome(exc: httpx.RequestError) -> Outcome:
 _RETRY_IN_TEXT = re.compile(r"try again in\s+(\d+(?:\.\d+)?)\s*seconds?\b", re.IGNORECASE)
 
 
-def parse_retry_after(header: str | None, message: str | None = None) -> float | None:
-    """Seconds to wait: the ``Retry-After`` header (seconds or HTTP date), else Whop's
-    message text ("Try again in 12 seconds."), else ``None``."""
-    if header:
-        value = header.strip()
+def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
+    for key, value in (headers or {}).items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def parse_retry_after(
+    headers: Mapping[str, str] | None, message: str | None = None
+) -> float | None:
+    """Seconds to wait: ``retry-after-ms``, else ``Retry-After`` (seconds or an HTTP date),
+    else Whop's message text ("Try again in 12 seconds."), else ``None``."""
+    millis = _header(headers, "retry-after-ms")
+    if millis:
         try:
-            seconds = float(value)
+            value = float(millis) / 1000
+        except ValueError:
+            value = -1.0
+        if math.isfinite(value) and value >= 0:
+            return value
+    header = _header(headers, "retry-after")
+    if header:
+        text = header.strip()
+        try:
+            seconds = float(text)
         except ValueError:
             try:
-                when = email.utils.parsedate_to_datetime(value)
+                when = email.utils.parsedate_to_datetime(text)
             except (TypeError, ValueError, IndexError):
                 when = None
             if when is not None and when.tzinfo is not None:
@@ -230,34 +252,69 @@ def _as_optional_str(value: Any) -> str | None:
     return value if isinstance(value, str) else str(value)
 
 
-def error_from_response(
-    response: httpx.Response, operation: str, *, redact: tuple[str, ...] = ()
-) -> WhopAPIError:
-    """Build the exception for an HTTP error response, reading the error envelope tolerantly."""
-    status = response.status_code
-    envelope: Any = None
-    try:
-        envelope = response.json()
-    except (ValueError, UnicodeDecodeError):
-        envelope = None
-    error = envelope.get("error") if isinstance(envelope, Mapping) else None
+def _excerpt(body: Any) -> str:
+    text = body if isinstance(body, str) else json.dumps(body, default=str)
+    return " ".join(text[:_EXCERPT_CHARS].split())
+
+
+def _redacted(text: str, redact: tuple[str, ...]) -> str:
+    for secret in redact:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
+def error_from_sdk(
+    exc: BaseException, operation: str, *, redact: tuple[str, ...] = ()
+) -> WhopError:
+    """The :class:`WhopError` for anything a call through the SDK raised.
+
+    Raises ``exc`` itself again when it is not a Whop failure (a bug on our side, e.g. a
+    ``TypeError`` from a wrong argument): those must not be retried as if Whop had failed.
+    """
+    if isinstance(exc, WhopError):
+        return exc
+    if isinstance(exc, httpx.RequestError):
+        return _from_transport(exc, operation, redact)
+    if isinstance(exc, ParsingError):
+        # A success whose body does not fit Whop's model: the call happened (ambiguous) and
+        # sending it again will not change the answer.
+        return WhopAPIError(
+            _redacted(f"response does not match the SDK's model: {exc.cause}", redact)[:500],
+            status=exc.status_code,
+            retryable=False,
+            ambiguous=True,
+            operation=operation,
+        )
+    if isinstance(exc, ApiError):
+        return _from_status(exc, operation, redact)
+    raise exc
+
+
+def _from_status(exc: ApiError, operation: str, redact: tuple[str, ...]) -> WhopAPIError:
+    status = exc.status_code or 0
+    if 200 <= status < 300:  # the SDK could not decode a success body (not JSON)
+        return WhopAPIError(
+            _redacted(f"response body is not JSON: {_excerpt(exc.body)}", redact),
+            status=status,
+            retryable=False,
+            ambiguous=True,
+            operation=operation,
+        )
+    body = exc.body
+    error = body.get("error") if isinstance(body, Mapping) else None
     if not isinstance(error, Mapping):
-        # Some gateways send {"message": ...} or {"error": "text"}; keep what there is.
+        # Some gateways send {"message": ...}, {"error": "text"} or HTML; keep what there is.
         error = (
             {"message": error}
             if isinstance(error, str)
-            else (envelope if isinstance(envelope, Mapping) else {})
+            else (body if isinstance(body, Mapping) else {})
         )
-
     message = _as_optional_str(error.get("message"))
     if not message:
-        reason = response.reason_phrase or "HTTP error"
-        excerpt = " ".join(response.text[:_EXCERPT_CHARS].split()) if response.content else ""
-        message = f"{reason}: {excerpt}" if excerpt else reason
-    for secret in redact:
-        if secret:
-            message = message.replace(secret, "[redacted]")
-
+        excerpt = _excerpt(body) if body not in (None, "") else ""
+        message = f"HTTP {status}: {excerpt}" if excerpt else f"HTTP {status}"
+    message = _redacted(message, redact)
     outcome = status_outcome(status)
     error_class = (
         outcome.error_class if issubclass(outcome.error_class, WhopAPIError) else WhopAPIError
@@ -269,36 +326,17 @@ def error_from_response(
         code=_as_optional_str(error.get("code")),
         param=_as_optional_str(error.get("param")),
         retryable=outcome.retryable,
-        retry_after=parse_retry_after(response.headers.get("Retry-After"), message),
+        retry_after=parse_retry_after(exc.headers, message),
         ambiguous=outcome.ambiguous,
         operation=operation,
     )
 
 
-def error_from_transport(
-    exc: httpx.RequestError, operation: str, *, redact: tuple[str, ...] = ()
-) -> WhopError:
-    """Build the exception for a failure below HTTP (no response)."""
+def _from_transport(exc: httpx.RequestError, operation: str, redact: tuple[str, ...]) -> WhopError:
     outcome = transport_outcome(exc)
-    detail = str(exc) or "no detail"
-    for secret in redact:
-        if secret:
-            detail = detail.replace(secret, "[redacted]")
     return outcome.error_class(
-        f"{type(exc).__name__}: {detail}",
+        _redacted(f"{type(exc).__name__}: {str(exc) or 'no detail'}", redact),
         retryable=outcome.retryable,
         ambiguous=outcome.ambiguous,
-        operation=operation,
-    )
-
-
-def invalid_response(response: httpx.Response, operation: str, problem: str) -> WhopAPIError:
-    """A 2xx whose body we cannot use. The call did happen, so it is ambiguous, not retryable."""
-    excerpt = " ".join(response.text[:_EXCERPT_CHARS].split())
-    return WhopAPIError(
-        f"{problem}: {excerpt}" if excerpt else problem,
-        status=response.status_code,
-        retryable=False,
-        ambiguous=True,
         operation=operation,
     )
