@@ -717,9 +717,7 @@ def _create_on_whop_for_delete(client: WhopAdapter, channel: DmChannel) -> None:
         whop_user_id__isnull=False,
     ).values_list("whop_user_id", flat=True)
     if links:
-        result = client.dm_channels.create(
-            with_user_ids=list(links), account_id=channel.company_id
-        )
+        result = client.dm_channels.create(with_user_ids=list(links), account_id=channel.company_id)
         channel.whop_channel_id = result.id
         DmChannel.objects.filter(pk=channel.pk).update(whop_channel_id=result.id)
 
@@ -808,9 +806,7 @@ def _find_whop_member(
     return None
 
 
-def _find_posted_message(
-    client: WhopAdapter, channel: DmChannel, message: DmOutboxMessage
-) -> Any:
+def _find_posted_message(client: WhopAdapter, channel: DmChannel, message: DmOutboxMessage) -> Any:
     page = client.messages.list(channel_id=channel.whop_channel_id, direction="desc", first=50)
     for remote in page.items or []:
         if remote.content == message.content and remote.message_type != "regular":

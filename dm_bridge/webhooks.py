@@ -239,14 +239,13 @@ def _apply(envelope: dict[str, Any]) -> tuple[str, str]:
     handler = EVENT_HANDLERS.get(str(envelope.get("type")))
     if handler is None:
         return WebhookEvent.Status.IGNORED, ""
-    model, apply = handler
     try:
-        payload = model.model_validate(envelope)
+        payload = PAYLOAD_MODELS[str(envelope.get("type"))].model_validate(envelope)
     except pydantic.ValidationError as exc:
         raise MalformedWebhookEvent(_missing(exc)) from None
     if payload.data.channel.type != "direct_message":
         return WebhookEvent.Status.IGNORED, f"not a DM channel ({payload.data.channel.type})"
-    return WebhookEvent.Status.PROCESSED, apply(payload)
+    return WebhookEvent.Status.PROCESSED, handler(payload)
 
 
 def _missing(exc: pydantic.ValidationError) -> str:
@@ -339,7 +338,12 @@ def _aware(value: datetime) -> datetime:
     return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
 
 
-EVENT_HANDLERS: dict[str, tuple[type[pydantic.BaseModel], Callable[[Any], str]]] = {
-    "chat.message.created": (PostChatMessageCreatedPayload, record_message),
-    "chat.reaction.created": (PostChatReactionCreatedPayload, record_reaction),
+# Whop's payload model for each handled event type (the SDK's), and what applies it.
+PAYLOAD_MODELS: dict[str, type[PostChatMessageCreatedPayload | PostChatReactionCreatedPayload]] = {
+    "chat.message.created": PostChatMessageCreatedPayload,
+    "chat.reaction.created": PostChatReactionCreatedPayload,
+}
+EVENT_HANDLERS: dict[str, Callable[[Any], str]] = {
+    "chat.message.created": record_message,
+    "chat.reaction.created": record_reaction,
 }

@@ -20,10 +20,9 @@ from django.test import Client
 from django.urls import reverse
 from playwright.sync_api import expect
 
-from dm_bridge import gateway, services
+from dm_bridge import services
 from dm_bridge.models import DmChannel, DmMember, WhopUserLink
-from dm_bridge.testing import DEFAULT_COMPANY_ID
-from dm_bridge.whop import WhopClient
+from tests import whop_users
 from tests.web.pages import use_pages
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -116,11 +115,7 @@ def whop_id(user: Any) -> str:
 
 def post_as(whop: Any, user: Any, channel: DmChannel, content: str) -> None:
     """``user`` writes in the DM from somewhere else (their own token, straight to Whop)."""
-    token = gateway.get_client().create_access_token(
-        user_id=whop_id(user), company_id=DEFAULT_COMPANY_ID, scoped_actions=["dms:message:manage"]
-    )
-    with WhopClient(token.token, base_url=whop.api_url) as as_user:
-        as_user.create_message(channel.whop_channel_id, content)
+    whop_users.post_as(whop.api_url, whop_id(user), channel.whop_channel_id, content)
 
 
 # --- tests ---------------------------------------------------------------------------------------------

@@ -63,13 +63,13 @@ def test_sync_users_links_everyone_with_progress_then_skips_them(
     progress = re.findall(r"^\[(\d+)/5\] linked (\d+), failed (\d+), [\d.]+/s$", out, re.MULTILINE)
     assert progress == [("2", "2", "0"), ("4", "4", "0"), ("5", "5", "0")]
     assert active_links() == 5
-    assert len(emulator.requests("companies.create")) == 5
+    assert len(emulator.requests("accounts.create")) == 5
     for user in users:
         assert user.whop_link.whop_user_id.startswith("user_")
 
     out, _ = run("dm_bridge_sync_users")
     assert "Nothing to do" in out
-    assert len(emulator.requests("companies.create")) == 5  # resumable: nothing linked twice
+    assert len(emulator.requests("accounts.create")) == 5  # resumable: nothing linked twice
 
 
 def test_sync_users_reports_a_user_without_email_and_fails(make_user: Any, emulator: Any) -> None:
@@ -110,13 +110,13 @@ def test_sync_users_limit_and_user_ids(make_user: Any, emulator: Any) -> None:
 
 def test_sync_users_retryable_whop_error_is_reported(make_user: Any, emulator: Any) -> None:
     make_user("flaky")
-    emulator.add_fault("companies.create", status=503, times=1)
+    emulator.add_fault("accounts.create", status=503, times=1)
     out, err, _ = run_failing("dm_bridge_sync_users")
     assert "Whop had a server error (503" in err and "(will be retried)" in err
     out, err = run("dm_bridge_sync_users")  # the next run picks it up
     assert "linked 1, failed 0" in out
     # After an ambiguous 5xx the account is looked up before creating again: still one account.
-    assert len([r for r in emulator.requests("companies.create") if r["status"] == 200]) == 1
+    assert len([r for r in emulator.requests("accounts.create") if r["status"] == 200]) == 1
 
 
 def test_sync_users_enqueue_hands_links_to_workers(
@@ -136,7 +136,7 @@ def test_sync_users_enqueue_hands_links_to_workers(
     links = WhopUserLink.objects.filter(user__in=users)
     assert sorted(sent) == sorted((link.pk,) for link in links)
     assert all(link.status == "pending" and link.next_attempt_at for link in links)
-    assert emulator.requests("companies.create") == []  # nothing ran here
+    assert emulator.requests("accounts.create") == []  # nothing ran here
     assert services.sweep()["user_links"] == 3  # and the sweeper would find them too
 
 

@@ -216,7 +216,7 @@ def test_connected_account_created_once_after_ambiguous_failure(
     celery_processes, make_user, emulator
 ):
     a, b = make_user(), make_user()
-    emulator.add_fault("companies.create", mode="commit_then_error", status=500, times=1)
+    emulator.add_fault("accounts.create", mode="commit_then_error", status=500, times=1)
     services.open_dm("shop:3/buyer:3", [a, b])
     celery_processes.worker("w1")
     celery_processes.beat()
@@ -226,7 +226,7 @@ def test_connected_account_created_once_after_ambiguous_failure(
         base_url=emulator.api_url, headers={"Authorization": f"Bearer {DEFAULT_API_KEY}"}
     ) as http:
         accounts = http.get(
-            "/companies", params={"parent_company_id": "biz_emulator", "first": 100}
+            "/accounts", params={"parent_account_id": "biz_emulator", "first": 100}
         ).json()["data"]
-    markers = [acc["metadata"]["internal_user_id"] for acc in accounts]
+    markers = [acc["metadata"]["external_id"] for acc in accounts]
     assert sorted(markers) == sorted([str(a.pk), str(b.pk)])

@@ -28,13 +28,20 @@ def test_local_limiter_defers_when_the_slot_is_too_far():
 def test_block_after_429_delays_the_operation_only():
     limiter = LocalRateLimiter()
     limiter.block("dm_channels.create", 5)
-    assert limiter.reserve("dm_channels.create", per_minute=6000, max_wait=10) == pytest.approx(5, abs=0.05)
-    assert limiter.reserve("messages.create", per_minute=6000, max_wait=10) == pytest.approx(0, abs=0.01)
+    assert limiter.reserve("dm_channels.create", per_minute=6000, max_wait=10) == pytest.approx(
+        5, abs=0.05
+    )
+    assert limiter.reserve("messages.create", per_minute=6000, max_wait=10) == pytest.approx(
+        0, abs=0.01
+    )
 
 
 @pytest.mark.services
 def test_redis_limiter_is_shared_between_instances(redis_url):
-    one, two = RedisRateLimiter(redis_url, prefix="test:rl"), RedisRateLimiter(redis_url, prefix="test:rl")
+    one, two = (
+        RedisRateLimiter(redis_url, prefix="test:rl"),
+        RedisRateLimiter(redis_url, prefix="test:rl"),
+    )
     one.clear()
     try:
         assert one.reserve("op", per_minute=600, max_wait=10) == pytest.approx(0, abs=0.01)

@@ -218,7 +218,7 @@ def test_context_messages_post_once_per_dedupe_key(whop, make_user):
 
 def test_connected_account_is_created_once_after_an_ambiguous_failure(whop, make_user):
     user = make_user()
-    whop.add_fault("companies.create", mode="commit_then_error", status=500, times=1)
+    whop.add_fault("accounts.create", mode="commit_then_error", status=500, times=1)
     with pytest.raises(WhopServerError):
         services.ensure_whop_user(user)
     link = WhopUserLink.objects.get(user=user)
@@ -227,11 +227,48 @@ def test_connected_account_is_created_once_after_an_ambiguous_failure(whop, make
     link = services.ensure_whop_user(user)
     assert link.status == WhopUserLink.Status.ACTIVE
     with api(whop) as http:
-        accounts = http.get("/companies", params={"parent_company_id": "biz_emulator"}).json()[
+        accounts = http.get("/accounts", params={"parent_account_id": "biz_emulator"}).json()[
             "data"
         ]
-    assert [acc["metadata"]["internal_user_id"] for acc in accounts] == [str(user.pk)]
-    assert len(whop.requests("companies.create")) == 1
+    assert [acc["metadata"]["external_id"] for acc in accounts] == [str(user.pk)]
+    assert len(whop.requests("accounts.create")) == 1
+
+
+def test_an_account_made_by_an_older_dm_bridge_is_found_not_duplicated(whop, make_user):
+    """Before 0.2 the marker was ``metadata.internal_user_id`` (through POST /companies)."""
+    user = make_user()
+    with api(whop) as http:
+        legacy = http.post(
+            "/companies",
+            json={
+                "email": user.email,
+                "parent_company_id": "biz_emulator",
+                "title": "legacy",
+                "metadata": {"internal_user_id": str(user.pk)},
+            },
+        ).json()
+    # The earlier attempt's answer was lost (crash): the link only knows it tried.
+    WhopUserLink.objects.create(user=user, attempts=1, next_attempt_at=timezone.now())
+    link = services.ensure_whop_user(user)
+    assert link.connected_account_id == legacy["id"]
+    assert link.whop_user_id == legacy["owner_user"]["id"]
+    assert whop.requests("accounts.create") == []
+
+
+def test_intent_keys_are_stable_per_intent_and_differ_between_intents(make_user):
+    one = DmChannel.objects.create(company_id="biz_x", key="one")
+    two = DmChannel.objects.create(company_id="biz_x", key="two")
+    key = services.intent_key("dm_channels.create", one, "user_a", "user_b")
+    assert key == services.intent_key("dm_channels.create", one, "user_a", "user_b")
+    assert key.startswith("dmb_") and len(key) <= 64
+    assert key != services.intent_key("dm_channels.create", two, "user_a", "user_b")
+    assert key != services.intent_key("dm_channels.create", one, "user_a", "user_c")
+    member = DmMember.objects.create(channel=one, user=make_user())
+    first_add = services.intent_key("dm_members.create", member, "feed_1", member.removed_at)
+    member.removed_at = timezone.now()  # removed, then added again: a new intent
+    assert first_add != services.intent_key(
+        "dm_members.create", member, "feed_1", member.removed_at
+    )
 
 
 def test_commit_then_error_on_create_keeps_the_first_channel(whop, make_user):
@@ -328,7 +365,7 @@ def test_enqueue_user_sync_links_users_and_skips_linked_ones(whop, make_user):
     assert services.enqueue_user_sync(users) == 3  # inline mode: provisioned right away
     assert WhopUserLink.objects.filter(status="active").count() == 3
     assert services.enqueue_user_sync(users) == 0
-    assert len(whop.requests("companies.create")) == 3
+    assert len(whop.requests("accounts.create")) == 3
 
 
 def test_error_descriptions_do_not_double_full_stops(whop, make_user):

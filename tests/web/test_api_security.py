@@ -425,7 +425,7 @@ def test_detail_shows_status_and_readiness(world: World, whop: Any):
     assert active.status_code == 200
     assert active["Cache-Control"] == "no-store"
     body = active.json()
-    assert body | {"created_at": None, "last_message_at": None} == {
+    assert body | {"created_at": None, "last_message_at": None, "last_activity_at": None} == {
         "id": world.ab.pk,
         "key": "shop:1/buyer:alice",
         "name": "Vintage lamp",
@@ -434,6 +434,7 @@ def test_detail_shows_status_and_readiness(world: World, whop: Any):
         "whop_channel_id": world.ab.whop_channel_id,
         "failure": None,
         "last_message_at": None,
+        "last_activity_at": None,
         "unread_count": 0,
         "created_at": None,
     }

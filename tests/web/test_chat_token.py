@@ -104,13 +104,15 @@ def test_user_without_a_whop_link_is_provisioned_first(whop: Any, make_user: Any
     assert link.status == WhopUserLink.Status.ACTIVE
     assert jwt_claims(answer.json()["token"])["sub"] == link.whop_user_id
     assert [r["operation"] for r in whop.requests()] == [
-        "companies.create",
+        "accounts.create",
         "users.update",
         "access_tokens.create",
     ]
-    created = whop.requests("companies.create")[0]["body"]
+    created = whop.requests("accounts.create")[0]["body"]
     assert created["email"] == "newcomer@example.com"
-    assert created["metadata"] == {"internal_user_id": str(user.pk)}
+    assert created["metadata"] == {"external_id": str(user.pk)}
+    assert created["send_customer_emails"] is False
+    assert "parent_company_id" not in created and "parent_account_id" not in created
 
 
 def test_user_without_email_gets_a_clear_409(whop: Any, make_user: Any):

@@ -46,6 +46,30 @@ def signed_headers(
     }
 
 
+def whop_message(
+    *, author_id: str = "user_alice", created_at: datetime | None = None, content: str = "hi"
+) -> dict[str, Any]:
+    """A Message as Whop's SDK 2.6 models it (every required field; no ``channel_id``)."""
+    at = (created_at or datetime.now(UTC)).isoformat().replace("+00:00", "Z")
+    return {
+        "id": f"post_{uuid.uuid4().hex[:12]}",
+        "content": content,
+        "created_at": at,
+        "updated_at": at,
+        "is_edited": False,
+        "is_pinned": False,
+        "mentions": [],
+        "mentions_everyone": False,
+        "message_type": "regular",
+        "poll": None,
+        "poll_votes": [],
+        "reaction_counts": [],
+        "replying_to_message_id": None,
+        "user": {"id": author_id, "name": author_id, "username": author_id},
+        "view_count": None,
+    }
+
+
 def message_event(
     *,
     channel_id: str = WHOP_CHANNEL_ID,
@@ -53,24 +77,42 @@ def message_event(
     created_at: datetime | None = None,
     event_type: str = "chat.message.created",
     content: str = "hello bob",
+    channel_type: str = "direct_message",
+    audience: dict[str, Any] | None = None,
+    **data: Any,
 ) -> str:
-    created_at = created_at or datetime.now(UTC)
-    message = {
-        "id": f"post_{uuid.uuid4().hex[:12]}",
-        "content": content,
-        "created_at": created_at.isoformat().replace("+00:00", "Z"),
-        "user": {"id": author_id, "name": author_id, "username": author_id},
-        "channel_id": channel_id,
-    }
+    """A signed-ready ``chat.message.created`` body in Whop's shape; ``data`` adds/overrides."""
     envelope = {
         "id": f"msg_{uuid.uuid4().hex}",
         "api_version": "v1",
+        "api_version_date": "2026-10-15-1",
         "timestamp": datetime.now(UTC).isoformat(),
         "type": event_type,
-        "data": message,
-        "company_id": "biz_x",
+        "account_id": "biz_x",
+        "data": {
+            "reason": "message_created",
+            "audience": audience or {"type": "channel"},
+            "channel": {"id": channel_id, "type": channel_type},
+            "message": whop_message(author_id=author_id, created_at=created_at, content=content),
+            **data,
+        },
     }
     return json.dumps(envelope)
+
+
+def reaction_event(
+    *, channel_id: str = WHOP_CHANNEL_ID, at: datetime | None = None, author_id: str = "user_bob"
+) -> str:
+    """A ``chat.reaction.created`` body in Whop's shape (the envelope plus ``data.reaction``)."""
+    body = json.loads(message_event(channel_id=channel_id, event_type="chat.reaction.created"))
+    body["timestamp"] = (at or datetime.now(UTC)).isoformat()
+    body["data"]["reaction"] = {
+        "id": f"reac_{uuid.uuid4().hex[:8]}",
+        "emoji": ":+1:",
+        "resource_id": body["data"]["message"]["id"],
+        "user": {"id": author_id, "username": author_id},
+    }
+    return json.dumps(body)
 
 
 def deliver(client: Any, body: str, headers: dict[str, str] | None = None, **extra: Any) -> Any:

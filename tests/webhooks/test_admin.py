@@ -8,6 +8,7 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.messages import get_messages
 from django.urls import reverse
+from whop_sdk import PostChatMessageCreatedPayload
 
 from dm_bridge.models import DmChannel, WebhookEvent
 
@@ -30,7 +31,7 @@ def events(client: Any, dm: Any) -> dict[str, WebhookEvent]:
     body = message_event(content="hello <b>bob</b>")
     deliver(client, body, signed_headers(body, msg_id="msg_ok"))
     deliver(client, body, signed_headers(body, msg_id="msg_bad", secret="ws_wrong"))
-    reaction = message_event(event_type="chat.reaction.created")
+    reaction = message_event(event_type="payment.succeeded")
     deliver(client, reaction, signed_headers(reaction, msg_id="msg_ignored"))
     return {
         "ok": WebhookEvent.objects.get(webhook_id="msg_ok"),
@@ -102,13 +103,14 @@ def test_reprocess_reports_a_failure(
 ) -> None:
     from dm_bridge import webhooks
 
-    deliver(client, message_event(event_type="chat.reaction.created"))
+    deliver(client, message_event(event_type="payment.succeeded"))
     event = WebhookEvent.objects.get()
 
     def crash(message: dict[str, Any]) -> str:
         raise RuntimeError("still broken")
 
-    monkeypatch.setitem(webhooks.EVENT_HANDLERS, "chat.reaction.created", crash)
+    monkeypatch.setitem(webhooks.EVENT_HANDLERS, "payment.succeeded", crash)
+    monkeypatch.setitem(webhooks.PAYLOAD_MODELS, "payment.succeeded", PostChatMessageCreatedPayload)
     texts = reprocess(admin_client, [event])
     event.refresh_from_db()
     assert (event.status, event.error) == ("failed", "RuntimeError: still broken")

@@ -12,10 +12,9 @@ from typing import Any
 
 import pytest
 
-from dm_bridge import gateway, services
+from dm_bridge import services
 from dm_bridge.models import DmChannel, DmMember, WebhookEvent
-from dm_bridge.testing import DEFAULT_COMPANY_ID
-from dm_bridge.whop import WhopClient
+from tests.whop_users import post_as
 
 from .conftest import SECRET
 
@@ -40,13 +39,7 @@ def test_emulator_webhook_marks_the_message_unread_for_the_other_member(
     channel.refresh_from_db()
     assert channel.status == DmChannel.Status.ACTIVE and channel.whop_channel_id.startswith("feed_")
 
-    token = gateway.get_client().create_access_token(
-        user_id=alice.whop_link.whop_user_id,
-        company_id=DEFAULT_COMPANY_ID,
-        scoped_actions=["dms:read", "dms:message:manage"],
-    )
-    with WhopClient(token.token, base_url=whop.api_url) as as_alice:
-        message = as_alice.create_message(channel.whop_channel_id, "hi bob")
+    message = post_as(whop.api_url, alice.whop_link.whop_user_id, channel.whop_channel_id, "hi bob")
 
     def processed() -> bool:
         return WebhookEvent.objects.filter(
@@ -63,7 +56,7 @@ def test_emulator_webhook_marks_the_message_unread_for_the_other_member(
     channel.refresh_from_db()
     assert channel.last_message_at == message.created_at
     [(_, kwargs)] = received_messages
-    assert kwargs["channel"].pk == channel.pk and kwargs["message"]["id"] == message.id
+    assert kwargs["channel"].pk == channel.pk and kwargs["message"].id == message.id
 
     deliveries = [d for d in whop.webhook_deliveries() if d["type"] == "chat.message.created"]
     assert [d["status_code"] for d in deliveries] == [200]

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.utils import timezone
+from whop_sdk import PostChatMessageCreatedPayload
+from whop_sdk.types import Message
 
 from dm_bridge import webhooks
 from dm_bridge.models import DmChannel, DmMember, WebhookEvent
@@ -22,6 +24,7 @@ from .conftest import (
     deliver,
     linked_user,
     message_event,
+    reaction_event,
     signature,
     signed_headers,
     webhook_url,
@@ -84,7 +87,12 @@ def test_valid_message_updates_unread_state_once_and_signals_after_commit(
     [(sender, kwargs)] = received_messages
     assert sender is DmChannel
     assert kwargs["channel"].pk == dm.channel.pk
-    assert kwargs["message"] == json.loads(body)["data"]
+    sent = json.loads(body)["data"]
+    assert isinstance(kwargs["message"], Message)  # the SDK's model, not a dict
+    assert kwargs["message"].id == sent["message"]["id"]
+    assert kwargs["message"].content == sent["message"]["content"]
+    assert isinstance(kwargs["event"], PostChatMessageCreatedPayload)
+    assert kwargs["event"].data.channel.id == WHOP_CHANNEL_ID
 
 
 def test_stored_headers_never_include_cookies_or_credentials(client: Client, dm: Any) -> None:
@@ -168,7 +176,7 @@ def test_unknown_channel_is_processed_without_effect(client: Client, dm: Any) ->
     assert_no_effect(dm)
 
 
-@pytest.mark.parametrize("event_type", ["chat.reaction.created", "payment.succeeded"])
+@pytest.mark.parametrize("event_type", ["payment.succeeded", "chat.message.updated"])
 def test_other_event_types_are_stored_and_ignored(client: Client, dm: Any, event_type: str) -> None:
     response = deliver(client, message_event(event_type=event_type))
     assert response.status_code == 200
@@ -301,7 +309,7 @@ def test_a_replayed_webhook_id_is_a_duplicate_with_no_second_effect(
 
 
 def test_an_ignored_event_is_also_deduplicated(client: Client, dm: Any) -> None:
-    body = message_event(event_type="chat.reaction.created")
+    body = message_event(event_type="payment.succeeded")
     headers = signed_headers(body)
     assert deliver(client, body, headers).json() == {"status": "ignored"}
     assert deliver(client, body, headers).json() == {"status": "duplicate"}
@@ -346,8 +354,8 @@ def test_a_processing_error_is_a_500_then_the_redelivery_processes_it(
     received_messages: list,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
-    def half_then_crash(message: dict[str, Any]) -> str:
-        webhooks.record_message(message)  # its writes must roll back with the error
+    def half_then_crash(payload: Any) -> str:
+        webhooks.record_message(payload)  # its writes must roll back with the error
         raise RuntimeError("database hiccup")
 
     monkeypatch.setitem(webhooks.EVENT_HANDLERS, "chat.message.created", half_then_crash)
@@ -381,24 +389,106 @@ def test_a_processing_error_is_a_500_then_the_redelivery_processes_it(
     assert len(received_messages) == 1
 
 
+def _without(path: str) -> str:
+    """A message event in Whop's shape with one field (dotted path under ``data``) removed."""
+    body = json.loads(message_event())
+    *parents, last = path.split(".")
+    node = body["data"]
+    for part in parents:
+        node = node[part]
+    del node[last]
+    return json.dumps(body)
+
+
 @pytest.mark.parametrize(
-    "body",
+    "body, says",
     [
-        json.dumps({"type": "chat.message.created", "data": {"channel_id": WHOP_CHANNEL_ID}}),
-        json.dumps({"type": "chat.message.created", "data": "not an object"}),
-        "not json at all",
+        (
+            json.dumps({"type": "chat.message.created", "data": {"channel_id": WHOP_CHANNEL_ID}}),
+            "data.channel",
+        ),
+        (_without("channel.id"), "data.channel.id"),
+        (_without("message.user"), "data.message.user"),
+        (_without("message.created_at"), "data.message.created_at"),
+        (json.dumps({"type": "chat.message.created", "data": "not an object"}), "data"),
+        ("not json at all", "not JSON"),
+        ("[1, 2]", "not a JSON object"),
     ],
-    ids=["no created_at", "data not an object", "not JSON"],
+    ids=[
+        "the old shape (data.channel_id)",
+        "no channel id",
+        "no author",
+        "no created_at",
+        "data not an object",
+        "not JSON",
+        "not an object",
+    ],
 )
-def test_a_verified_but_malformed_event_fails_in_plain_words(
-    client: Client, dm: Any, body: str
+def test_a_verified_event_that_lacks_what_we_need_is_invalid_and_a_4xx(
+    client: Client, dm: Any, body: str, says: str
 ) -> None:
     response = deliver(client, body)
-    assert response.status_code == 500
+    assert response.status_code == 422  # Whop retrying cannot fix it, and it is not our crash
+    assert says in response.json()["error"]
     event = WebhookEvent.objects.get()
-    assert event.status == "failed" and event.valid
-    assert event.error.startswith("MalformedWebhookEvent: The ")
+    assert (event.status, event.valid) == ("invalid", True)
+    assert says in event.error
     assert_no_effect(dm)
+    # A redelivery of the same ID has no second effect and is not an error either.
+    headers = signed_headers(body, msg_id=event.webhook_id)
+    assert deliver(client, body, headers).json() == {"status": "duplicate"}
+
+
+def test_unknown_fields_are_ignored(client: Client, dm: Any) -> None:
+    body = json.loads(message_event(author_id="user_alice"))
+    body["brand_new_field"] = {"x": 1}
+    body["data"]["message"]["sparkles"] = True
+    body["data"]["channel"]["experience_id"] = "exp_1"
+    assert deliver(client, json.dumps(body)).json() == {"status": "processed"}
+    assert unread(dm) == (0, 1)
+
+
+@pytest.mark.parametrize("channel_type", ["chat", "support"])
+def test_only_direct_message_channels_are_acted_on(
+    client: Client, dm: Any, channel_type: str
+) -> None:
+    response = deliver(client, message_event(channel_type=channel_type))
+    assert response.json() == {"status": "ignored"}
+    assert WebhookEvent.objects.get().error == f"not a DM channel ({channel_type})"
+    assert_no_effect(dm)
+
+
+def test_an_audience_of_users_limits_who_gets_an_unread_message(
+    client: Client, dm: Any, make_user: Any
+) -> None:
+    carol = linked_user(make_user, "carol")
+    DmMember.objects.create(channel=dm.channel, user=carol, status="active")
+    body = message_event(
+        author_id="user_alice", audience={"type": "users", "user_ids": ["user_carol"]}
+    )
+    assert deliver(client, body).json() == {"status": "processed"}
+    assert (dm.member(dm.bob).unread_count, dm.member(carol).unread_count) == (0, 1)
+    assert dm.member(dm.alice).unread_count == 0
+
+
+def test_a_reaction_is_activity_but_not_an_unread_message(client: Client, dm: Any) -> None:
+    at = datetime.now(UTC).replace(microsecond=0)
+    response = deliver(client, reaction_event(at=at))
+    assert response.json() == {"status": "processed"}
+    dm.channel.refresh_from_db()
+    assert dm.channel.last_activity_at == at
+    assert dm.channel.last_message_at is None
+    assert unread(dm) == (0, 0)
+    event = WebhookEvent.objects.get()
+    assert (event.event_type, event.whop_channel_id) == ("chat.reaction.created", WHOP_CHANNEL_ID)
+
+
+def test_a_message_moves_activity_too_and_never_backwards(client: Client, dm: Any) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    deliver(client, message_event(created_at=now))
+    deliver(client, reaction_event(at=now - timedelta(minutes=5)))  # late, older delivery
+    dm.channel.refresh_from_db()
+    assert dm.channel.last_activity_at == now == dm.channel.last_message_at
 
 
 def test_process_event_reapplies_a_stored_event(client: Client, dm: Any) -> None:

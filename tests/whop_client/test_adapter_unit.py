@@ -331,7 +331,9 @@ def test_429_retry_after_and_the_pacer_is_told(headers, message, expected):
 
 
 def test_retry_after_on_503_is_kept_and_the_pacer_not_blocked():
-    whop, _, pacer, _ = make(error(503, {"error": {"message": "busy"}}, headers={"Retry-After": "4"}))
+    whop, _, pacer, _ = make(
+        error(503, {"error": {"message": "busy"}}, headers={"Retry-After": "4"})
+    )
     with pytest.raises(WhopServerError) as info:
         whop.dm_channels.retrieve("feed_1")
     assert info.value.retry_after == 4.0
@@ -433,6 +435,6 @@ def test_debug_log_line(caplog):
     whop2, _, _, _ = make(raising(httpx.ConnectError))
     with pytest.raises(WhopConnectionError):
         whop2.dm_channels.retrieve("feed_9")
-    assert caplog.records[-1].getMessage().startswith(
-        "whop dm_channels.retrieve -> ConnectError in "
+    assert (
+        caplog.records[-1].getMessage().startswith("whop dm_channels.retrieve -> ConnectError in ")
     )
