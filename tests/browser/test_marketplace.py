@@ -7,6 +7,7 @@ the real elements glue. The README's screenshots come from this test.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -16,7 +17,9 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import expect
+from whop_sdk import PostChatMessageCreatedPayload
 
+from dm_bridge.models import WebhookEvent
 from marketplace.models import Conversation, Listing, Shop, ShopStaff
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -84,6 +87,13 @@ def test_buyer_and_shop_team_chat_round_trip(
     carol = log_in(new_page, live_server, "carol")
     badge = carol.get_by_test_id("dm-unread")
     expect(badge).to_have_text("3")  # the "About:" note, the question and the reply (webhooks)
+    # ...delivered in Whop's own payload shape, read by the SDK's model, and all applied.
+    events = WebhookEvent.objects.filter(event_type="chat.message.created")
+    assert {e.status for e in events} == {"processed"} and events.count() >= 3
+    for event in events:
+        payload = PostChatMessageCreatedPayload.model_validate_json(event.body)
+        assert payload.data.channel.type == "direct_message"
+        assert "channel_id" not in json.loads(event.body)["data"]["message"]
     carol.goto(live_server.url + "/messages/")
     carol.get_by_test_id("whop-dms-item").first.click()
     expect(carol.get_by_text("Come by on Saturday")).to_be_visible()
