@@ -5,7 +5,8 @@ Use as a pytest plugin (``pytest_plugins = ["dm_bridge.testing"]``) to get:
 * ``whop_emulator`` — session-scoped: one emulator process on a free port.
 * ``emulator`` — function-scoped: the same process, reset before each test.
 
-Or drive :class:`EmulatorProcess` yourself (benchmarks, scripts).
+Or drive :class:`EmulatorProcess` yourself (benchmarks, scripts). :class:`WebhookReceiver` is
+a tiny HTTP endpoint that records the emulator's outbound webhooks.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +163,80 @@ class EmulatorProcess:
 
     def webhook_deliveries(self) -> list[dict[str, Any]]:
         return self._call("GET", "/webhook_deliveries")["data"]
+
+    def mint_token(
+        self,
+        user_id: str | None = None,
+        *,
+        api_key: str | None = None,
+        account_id: str | None = None,
+        **body: Any,
+    ) -> str:
+        """A user access token (or, without ``user_id``, an account token) via the REST API."""
+        key = api_key or next(iter(self.api_keys))
+        payload: dict[str, Any] = {"account_id": account_id or self.api_keys[key], **body}
+        if user_id:
+            payload["user_id"] = user_id
+        response = httpx.post(
+            f"{self.api_url}/access_tokens",
+            json=payload,
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=10,
+        )
+        response.raise_for_status()
+        return str(response.json()["token"])
+
+
+Delivery = tuple[dict[str, str], bytes, int]
+
+
+class WebhookReceiver:
+    """A webhook endpoint on a free local port: records every delivery (lower-cased headers,
+    raw body, the status it answered) and answers 500 to the first ``fail_first`` of them."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.fail_first = fail_first
+        self.received: list[Delivery] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with receiver.lock:
+                    status = 500 if len(receiver.received) < receiver.fail_first else 204
+                    receiver.received.append(
+                        ({k.lower(): v for k, v in self.headers.items()}, body, status)
+                    )
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhooks/whop"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> list[Delivery]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.received) >= count:
+                    return list(self.received)
+            time.sleep(0.02)
+        raise AssertionError(f"expected {count} deliveries, got {len(self.received)}")
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> WebhookReceiver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class CeleryProcesses:

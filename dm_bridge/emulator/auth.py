@@ -22,26 +22,36 @@ from dm_bridge.emulator.store import new_id
 # Everything a company API key may do; a token minted without scoped_actions gets all of it.
 ALL_SCOPES = ("dms:read", "dms:message:manage", "dms:channel:manage", "user:profile:update")
 
-# The scope a user token needs, per operation; operations missing here are API-key only.
-TOKEN_SCOPES: dict[str, str | None] = {
-    "dm_channels.create": "dms:channel:manage",
-    "dm_channels.retrieve": "dms:read",
-    "dm_channels.update": "dms:channel:manage",
-    "dm_channels.list": "dms:read",
-    "dm_channels.delete": "dms:channel:manage",
-    "dm_members.create": "dms:channel:manage",
-    "dm_members.retrieve": "dms:read",
-    "dm_members.update": "dms:channel:manage",
-    "dm_members.list": "dms:read",
-    "dm_members.delete": "dms:channel:manage",
-    "messages.create": "dms:message:manage",
-    "messages.retrieve": "dms:read",
-    "messages.update": "dms:message:manage",
-    "messages.list": "dms:read",
-    "messages.delete": "dms:message:manage",
-    "users.retrieve": None,
-    "users.list": None,
-    "users.update": "user:profile:update",
+# The scopes a token needs (all of them), per operation: the DM scopes in each SDK 2.6 method's
+# "Required permissions". Operations missing here are API-key only; an empty tuple needs none.
+TOKEN_SCOPES: dict[str, tuple[str, ...]] = {
+    "dm_channels.create": ("dms:channel:manage",),
+    "dm_channels.retrieve": ("dms:read",),
+    "dm_channels.update": ("dms:channel:manage",),
+    "dm_channels.list": ("dms:read",),
+    "dm_channels.delete": ("dms:channel:manage",),
+    "dm_members.create": ("dms:message:manage",),
+    "dm_members.retrieve": ("dms:read",),
+    "dm_members.update": ("dms:read",),
+    "dm_members.list": ("dms:read",),
+    "dm_members.delete": ("dms:read",),
+    "messages.create": ("dms:message:manage",),
+    "messages.retrieve": ("dms:read",),
+    "messages.update": ("dms:message:manage",),
+    "messages.list": ("dms:read",),
+    "messages.delete": ("dms:message:manage", "dms:read"),
+    "reactions.create": ("dms:read",),
+    "reactions.retrieve": ("dms:read",),
+    "reactions.list": ("dms:read",),
+    "reactions.delete": ("dms:read",),
+    # users.*: the SDK lists no required permission, so the emulator requires none.
+    "users.retrieve": (),
+    "users.me": (),
+    "users.list": (),
+    "users.update": (),
+    "users.update_me": (),
+    "accounts.list": (),
+    "accounts.retrieve": (),
 }
 
 TOKEN_ISSUER = "whop-emulator"
@@ -49,14 +59,17 @@ TOKEN_ISSUER = "whop-emulator"
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a company (API key) or a user acting within one company (token)."""
+    """Who is calling: a company (API key, or a token minted for the account) or a user acting
+    within one company (user token). Tokens carry scopes; API keys hold every permission."""
 
     company_id: str
     user_id: str | None = None
     scopes: frozenset[str] = field(default_factory=lambda: frozenset(ALL_SCOPES))
+    is_token: bool = False
 
     @property
     def is_api_key(self) -> bool:
+        """Acts as the company itself (an API key or an account token): no user."""
         return self.user_id is None
 
     @property
@@ -73,12 +86,19 @@ def _unb64(text: str) -> bytes:
 
 
 def mint_token(
-    secret: bytes, *, user_id: str, company_id: str, scopes: Iterable[str], expires_at: float
+    secret: bytes,
+    *,
+    user_id: str | None,
+    company_id: str,
+    scopes: Iterable[str],
+    expires_at: float,
 ) -> str:
+    """A user token, or (``user_id`` None) an account token acting as the company."""
     header = {"alg": "HS256", "typ": "JWT"}
     claims = {
         "iss": TOKEN_ISSUER,
-        "sub": user_id,
+        "sub": user_id or company_id,
+        "token_type": "user" if user_id else "account",
         "company_id": company_id,
         "account_id": company_id,
         "scopes": list(scopes),
@@ -134,8 +154,9 @@ def authenticate(header: str | None, api_keys: Mapping[str, str], secret: bytes)
         claims = decode_token(secret, credential)
         return Principal(
             company_id=claims["company_id"],
-            user_id=claims["sub"],
+            user_id=None if claims.get("token_type") == "account" else claims["sub"],
             scopes=frozenset(s for s in claims["scopes"] if isinstance(s, str)),
+            is_token=True,
         )
     company_id = api_keys.get(credential)
     if company_id is None:
@@ -146,11 +167,13 @@ def authenticate(header: str | None, api_keys: Mapping[str, str], secret: bytes)
 
 
 def authorize_operation(principal: Principal, operation: str) -> None:
-    """The scope check for user tokens (API keys hold every permission)."""
-    if principal.is_api_key:
+    """The scope check for tokens (API keys hold every permission)."""
+    if not principal.is_token:
         return
     if operation not in TOKEN_SCOPES:
-        raise forbidden(f"User access tokens cannot call {operation}; use the company API key.")
-    scope = TOKEN_SCOPES[operation]
-    if scope is not None and scope not in principal.scopes:
-        raise forbidden(f"This access token is missing the scope {scope!r} needed for {operation}.")
+        raise forbidden(f"Access tokens cannot call {operation}; use the company API key.")
+    for scope in TOKEN_SCOPES[operation]:
+        if scope not in principal.scopes:
+            raise forbidden(
+                f"This access token is missing the scope {scope!r} needed for {operation}."
+            )

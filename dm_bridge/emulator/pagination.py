@@ -117,27 +117,32 @@ def paginate(
         sql = f"SELECT 1 {listing.from_where} AND ({keys}) {op} ({marks}) LIMIT 1"
         return conn.execute(sql, [*listing.params, *cursor]).fetchone() is not None
 
+    # Rows outside the after/before window count too: a page cut by ``before`` has a next
+    # page when rows exist from that cursor on, whichever of first/last was asked for.
     if page.last is not None:
         rows = conn.execute(
             f"{base} ORDER BY {order(not listing.descending)} LIMIT ?", [*params, page.last + 1]
         ).fetchall()
-        has_previous = len(rows) > page.last
+        more_before = len(rows) > page.last
         rows = list(reversed(rows[: page.last]))
-        has_next = page.before is not None and exists(fwd + "=", page.before)
+        more_after = False
     else:
         size = page.first or DEFAULT_PAGE_SIZE
         rows = conn.execute(
             f"{base} ORDER BY {order(listing.descending)} LIMIT ?", [*params, size + 1]
         ).fetchall()
-        has_next = len(rows) > size
+        more_after = len(rows) > size
         rows = rows[:size]
-        has_previous = page.after is not None and exists(back + "=", page.after)
+        more_before = False
+    has_next = more_after or (page.before is not None and exists(fwd + "=", page.before))
+    has_previous = more_before or (page.after is not None and exists(back + "=", page.after))
 
     def cursor(row: sqlite3.Row) -> str:
         return encode_cursor(listing.kind, [row[f"_k{i}"] for i in range(len(listing.key_columns))])
 
+    # The SDK's pager follows end_cursor until it is null (or ""), so the last page says null.
     page_info = {
-        "end_cursor": cursor(rows[-1]) if rows else None,
+        "end_cursor": cursor(rows[-1]) if rows and has_next else None,
         "start_cursor": cursor(rows[0]) if rows else None,
         "has_next_page": has_next,
         "has_previous_page": has_previous,

@@ -276,7 +276,10 @@ class Emulator:
         sub = path[len(API_PREFIX) :].strip("/")
         segments = [unquote(s) for s in sub.split("/")] if sub else []
         if 1 <= len(segments) <= 2 and segments[0] in ROUTES:
-            action = ROUTES[segments[0]].get((method, len(segments) == 2))
+            table = ROUTES[segments[0]]
+            if len(segments) == 2 and (method, segments[1]) in table:  # e.g. GET /users/me
+                return f"{segments[0]}.{table[(method, segments[1])]}", None
+            action = table.get((method, len(segments) == 2))
             if action is None:
                 raise ApiError(405, f"{method} is not supported on {path}.")
             return f"{segments[0]}.{action}", segments[1] if len(segments) == 2 else None
@@ -284,9 +287,9 @@ class Emulator:
 
     def _authenticate(self, header: str | None) -> Principal:
         principal = authenticate(header, self.config.api_keys, self.secret)
-        if principal.user_id is not None:
+        if principal.is_token:
             with self.lock:
-                if self.store.user(principal.user_id) is None:
+                if principal.user_id is not None and self.store.user(principal.user_id) is None:
                     raise unauthorized("The access token's user no longer exists.")
                 if self.store.company(principal.company_id) is None:
                     raise unauthorized("The access token's company no longer exists.")

@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dm_bridge.emulator import shapes
+
 _ALPHABET = string.ascii_letters + string.digits
 
 SCHEMA = """
@@ -54,7 +56,8 @@ CREATE TABLE IF NOT EXISTS companies (
     owner_user_id TEXT,
     bot_user_id TEXT,
     send_customer_emails INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    route TEXT
 );
 CREATE INDEX IF NOT EXISTS companies_parent ON companies (parent_company_id, seq);
 CREATE TABLE IF NOT EXISTS channels (
@@ -98,6 +101,16 @@ CREATE TABLE IF NOT EXISTS messages (
     poll TEXT
 );
 CREATE INDEX IF NOT EXISTS messages_channel ON messages (channel_id, created_at, seq);
+CREATE TABLE IF NOT EXISTS reactions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    message_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    emoji TEXT,
+    poll_option_id TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reactions_message ON reactions (message_id, seq);
 CREATE TABLE IF NOT EXISTS webhooks (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
@@ -116,8 +129,13 @@ WIPED_TABLES = (
     "channels",
     "members",
     "messages",
+    "reactions",
     "webhooks",
 )
+
+# Columns added after the first release: (table, column, declaration). Data files written by an
+# older emulator get them on open (CREATE TABLE IF NOT EXISTS leaves existing tables alone).
+ADDED_COLUMNS = (("companies", "route", "TEXT"),)
 
 
 # --- IDs and time -----------------------------------------------------------------------------
@@ -170,6 +188,18 @@ class Store:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        for table, column, declaration in ADDED_COLUMNS:
+            columns = {row["name"] for row in self.all(f"PRAGMA table_info({table})")}
+            if column not in columns:
+                self.run(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+        for row in self.all("SELECT id, title FROM companies WHERE route IS NULL"):
+            self.run(
+                "UPDATE companies SET route = ? WHERE id = ?",
+                [self.unique_route(row["title"]), row["id"]],
+            )
 
     def close(self) -> None:
         self.conn.close()
@@ -246,6 +276,9 @@ class Store:
     def message(self, message_id: str) -> sqlite3.Row | None:
         return self.one("SELECT * FROM messages WHERE id = ?", [message_id])
 
+    def reaction(self, reaction_id: str) -> sqlite3.Row | None:
+        return self.one("SELECT * FROM reactions WHERE id = ?", [reaction_id])
+
     def profile(self, user_id: str, company_id: str | None) -> sqlite3.Row | None:
         if not company_id:
             return None
@@ -288,6 +321,15 @@ class Store:
             candidate = f"{base}-{n}"
         return candidate
 
+    def unique_route(self, title: str) -> str:
+        """A company's public route: a slug of its title, made unique like usernames."""
+        base = username_from(title)
+        candidate, n = base, 1
+        while self.one("SELECT 1 FROM companies WHERE route = ?", [candidate]):
+            n += 1
+            candidate = f"{base}-{n}"
+        return candidate
+
     def ensure_configured_company(self, company_id: str) -> sqlite3.Row:
         """The company an API key is bound to, with its bot user (authors API-key messages)."""
         bot_id = stable_id("user_", f"bot:{company_id}")
@@ -312,6 +354,7 @@ class Store:
                     "owner_user_id": bot_id,
                     "bot_user_id": bot_id,
                     "created_at": iso_from_ms(now_ms()),
+                    "route": self.unique_route(label),
                 },
             )
         elif company["bot_user_id"] is None:
@@ -425,36 +468,74 @@ class Store:
             ],
         )
 
+    def delete_message(self, message_id: str) -> None:
+        self.run("DELETE FROM reactions WHERE message_id = ?", [message_id])
+        self.run("DELETE FROM messages WHERE id = ?", [message_id])
+
     def delete_channel(self, channel_id: str) -> None:
+        self.run(
+            "DELETE FROM reactions WHERE message_id IN (SELECT id FROM messages WHERE channel_id = ?)",
+            [channel_id],
+        )
         self.run("DELETE FROM messages WHERE channel_id = ?", [channel_id])
         self.run("DELETE FROM members WHERE channel_id = ?", [channel_id])
         self.run("DELETE FROM channels WHERE id = ?", [channel_id])
 
-    # --- Whop JSON shapes ---------------------------------------------------------------------
-    def user_summary(self, user_id: str, company_id: str | None) -> dict[str, Any]:
+    # --- Whop JSON shapes (API version 2026-10-15-1, as SDK 2.6 parses them) -------------------
+    def _identity(self, user_id: str, company_id: str | None) -> dict[str, Any]:
+        """id/username/name/bio/picture of a user, the per-company profile winning field by field."""
         user = self.user(user_id)
-        if user is None:  # author deleted by a reset of users only; keep the message readable
-            return {"id": user_id, "name": None, "username": None}
-        shaped = self.user_json(user, company_id)
-        return {"id": shaped["id"], "name": shaped["name"], "username": shaped["username"]}
-
-    def user_json(self, user: sqlite3.Row, company_id: str | None = None) -> dict[str, Any]:
-        profile = self.profile(user["id"], company_id)
+        if user is None:  # only rows left behind by hand-edited data; keep them readable
+            return {"id": user_id, "username": user_id, "name": None, "bio": None, "picture": None}
+        profile = self.profile(user_id, company_id)
 
         def pick(field: str) -> Any:
             if profile is not None and profile[field] is not None:
                 return profile[field]
             return user[field]
 
-        picture = pick("profile_picture_url")
         return {
-            "id": user["id"],
+            "id": user_id,
             "username": pick("username"),
             "name": pick("name"),
             "bio": pick("bio"),
-            "created_at": user["created_at"],
-            "profile_picture": {"url": picture} if picture else None,
+            "picture": pick("profile_picture_url"),
         }
+
+    def message_user(self, user_id: str, company_id: str | None) -> dict[str, Any]:
+        """``MessageUser`` / ``ReactionUser``: id, name, username."""
+        who = self._identity(user_id, company_id)
+        return {"id": who["id"], "name": who["name"], "username": who["username"]}
+
+    def user_summary(self, user_id: str, company_id: str | None) -> dict[str, Any]:
+        """``UserSummary`` (an account's owner): id, name, username, profile_picture."""
+        who = self._identity(user_id, company_id)
+        return {
+            "id": who["id"],
+            "name": who["name"],
+            "username": who["username"],
+            "profile_picture": {"url": shapes.avatar_url(who["id"], who["picture"])},
+        }
+
+    def user_json(
+        self, user: sqlite3.Row, company_id: str | None = None, *, self_view: bool = False
+    ) -> dict[str, Any]:
+        """``User``; self-only fields (``email``) are filled only on the self view (``me``)."""
+        who = self._identity(user["id"], company_id)
+        shaped = shapes.user_defaults()
+        shaped.update(
+            {
+                "id": user["id"],
+                "username": who["username"],
+                "name": who["name"],
+                "bio": who["bio"],
+                "created_at": user["created_at"],
+                "profile_picture": {"url": shapes.avatar_url(user["id"], who["picture"])},
+            }
+        )
+        if self_view:
+            shaped["email"] = user["email"]
+        return shaped
 
     @staticmethod
     def channel_json(channel: sqlite3.Row) -> dict[str, Any]:
@@ -478,6 +559,12 @@ class Store:
         }
 
     def message_json(self, message: sqlite3.Row, company_id: str | None) -> dict[str, Any]:
+        """``Message`` — no ``channel_id`` (Whop's shape has none)."""
+        counts = self.all(
+            "SELECT emoji, poll_option_id, COUNT(*) AS n FROM reactions WHERE message_id = ?"
+            " GROUP BY emoji, poll_option_id ORDER BY MIN(seq)",
+            [message["id"]],
+        )
         return {
             "id": message["id"],
             "content": message["content"],
@@ -489,23 +576,65 @@ class Store:
             "mentions_everyone": False,
             "message_type": message["message_type"],
             "poll": json.loads(message["poll"]) if message["poll"] else None,
-            "poll_votes": [],
-            "reaction_counts": [],
+            "poll_votes": [
+                {"option_id": r["poll_option_id"], "count": r["n"]}
+                for r in counts
+                if r["poll_option_id"] is not None
+            ],
+            "reaction_counts": [
+                {"emoji": r["emoji"], "count": r["n"]}
+                for r in counts
+                if r["poll_option_id"] is None
+            ],
             "replying_to_message_id": message["replying_to_message_id"],
-            "user": self.user_summary(message["user_id"], company_id),
+            "user": self.message_user(message["user_id"], company_id),
             "view_count": 0,
         }
 
-    def company_json(self, company: sqlite3.Row) -> dict[str, Any]:
-        owner = company["owner_user_id"]
+    def reaction_json(self, reaction: sqlite3.Row, company_id: str | None) -> dict[str, Any]:
         return {
-            "id": company["id"],
-            "title": company["title"],
-            "parent_company_id": company["parent_company_id"],
-            "metadata": json.loads(company["metadata"]) if company["metadata"] else {},
-            "created_at": company["created_at"],
-            "owner_user": self.user_summary(owner, company["id"]) if owner else None,
+            "id": reaction["id"],
+            "emoji": reaction["emoji"],
+            "resource_id": reaction["message_id"],
+            "user": self.message_user(reaction["user_id"], company_id),
         }
+
+    def account_json(self, company: sqlite3.Row) -> dict[str, Any]:
+        """``Account``: a configured company (an API key's) or a connected account."""
+        parent = (
+            self.company(company["parent_company_id"]) if company["parent_company_id"] else None
+        )
+        shaped = shapes.account_defaults()
+        shaped.update(
+            {
+                "id": company["id"],
+                "title": company["title"],
+                "route": company["route"],
+                "email": company["email"],
+                "metadata": json.loads(company["metadata"]) if company["metadata"] else {},
+                "created_at": company["created_at"],
+                "send_customer_emails": bool(company["send_customer_emails"]),
+                "owner": self.user_summary(company["owner_user_id"], company["id"]),
+                "parent_account": (
+                    {
+                        "id": parent["id"],
+                        "route": parent["route"],
+                        "title": parent["title"],
+                        "logo_url": None,
+                    }
+                    if parent is not None
+                    else None
+                ),
+            }
+        )
+        return shaped
+
+    def company_json(self, company: sqlite3.Row) -> dict[str, Any]:
+        """The older ``/companies`` form: the Account plus ``parent_company_id`` and ``owner_user``."""
+        shaped = self.account_json(company)
+        shaped["parent_company_id"] = company["parent_company_id"]
+        shaped["owner_user"] = shaped["owner"]
+        return shaped
 
 
 def member_key(user_ids: Sequence[str]) -> str:

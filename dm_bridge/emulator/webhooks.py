@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from dm_bridge.emulator.shapes import API_VERSION_DATE
 from dm_bridge.emulator.store import iso_from_ms, new_id, now_ms
 
 DEFAULT_RETRY_DELAYS = (10.0, 20.0, 40.0)
@@ -99,11 +100,11 @@ class WebhookDispatcher:
         envelope = {
             "id": event_id,
             "api_version": "v1",
+            "api_version_date": API_VERSION_DATE,
             "timestamp": iso_from_ms(now_ms()),
             "type": event_type,
-            "data": data,
-            "company_id": company_id,
             "account_id": company_id,
+            "data": data,
         }
         body = json.dumps(envelope, separators=(",", ":")).encode()
         with self._cond:

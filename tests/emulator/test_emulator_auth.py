@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import COMPANY, assert_error
+from emulator_support import COMPANY, assert_error
 
 from dm_bridge.testing import DEFAULT_API_KEY
 
@@ -135,7 +135,11 @@ def test_token_of_a_user_wiped_by_reset_is_401(emulator, users, token_for, raw):
         (["dms:message:manage"], "GET", "/dm_channels", "dms:read"),
         (["dms:read"], "POST", "/messages", "dms:message:manage"),
         (["dms:read", "dms:message:manage"], "POST", "/dm_channels", "dms:channel:manage"),
-        (["dms:read"], "POST", "/dm_members", "dms:channel:manage"),
+        # SDK 2.6: adding a member needs dms:message:manage; deleting a message needs both.
+        (["dms:read"], "POST", "/dm_members", "dms:message:manage"),
+        (["dms:message:manage"], "DELETE", "/messages/post_x", "dms:read"),
+        (["dms:message:manage"], "DELETE", "/dm_members/dmm_x", "dms:read"),
+        (["dms:message:manage"], "POST", "/reactions", "dms:read"),
     ],
 )
 def test_missing_scope_is_403_naming_it(client_for, users, scopes, method, path, needed):
@@ -147,10 +151,25 @@ def test_missing_scope_is_403_naming_it(client_for, users, scopes, method, path,
     assert needed in error["message"]
 
 
+def test_dms_read_alone_may_leave_and_mute(api, users, client_for):
+    """Leaving or muting a channel needs only dms:read (the SDK's required permission)."""
+    alice, bob, carol = users("alice", "bob", "carol")
+    channel = api.post("/dm_channels", json={"with_user_ids": ["alice", "bob", "carol"]}).json()
+    members = api.get("/dm_members", params={"channel_id": channel["id"]}).json()["data"]
+    mine = next(m for m in members if m["user_id"] == bob["id"])
+    as_bob = client_for(bob["id"], scoped_actions=["dms:read"])
+    muted = as_bob.patch(f"/dm_members/{mine['id']}", json={"notification_preference": "none"})
+    assert muted.status_code == 200 and muted.json()["notification_preference"] == "none"
+    assert as_bob.delete(f"/dm_members/{mine['id']}").json() is True
+    assert_error(as_bob.get(f"/dm_channels/{channel['id']}"), 404, "not_found")
+
+
 def test_tokens_cannot_call_company_level_operations(client_for, users):
     (alice,) = users("alice")
     client = client_for(alice["id"])
     assert_error(client.get("/companies"), 403, "forbidden")
+    assert_error(client.post("/accounts", json={"email": "x@y.io"}), 403, "forbidden")
+    assert_error(client.get("/accounts/me"), 403, "forbidden")
     assert_error(client.post("/access_tokens", json={"user_id": alice["id"]}), 403, "forbidden")
     assert_error(
         client.post("/companies", json={"email": "x@y.io", "parent_company_id": COMPANY}),

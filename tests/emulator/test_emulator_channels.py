@@ -7,7 +7,7 @@ import time
 
 import httpx
 import pytest
-from conftest import COMPANY, assert_error
+from emulator_support import COMPANY, assert_error
 
 from dm_bridge.testing import EmulatorProcess
 
@@ -171,6 +171,8 @@ def _walk(
         body = client.get(path, params=query).json()
         pages.append([item["id"] for item in body["data"]])
         info = body["page_info"]
+        # The SDK's pager stops at end_cursor null: set exactly when a next page exists.
+        assert (info["end_cursor"] is not None) == info["has_next_page"], info
         more = info["has_previous_page"] if backwards else info["has_next_page"]
         if not more:
             return pages
@@ -206,6 +208,25 @@ def test_cursor_pagination_forwards_and_backwards(emulator, api):
     ).json()
     assert [c["id"] for c in back["data"]] == [c["id"] for c in first["data"]]
     assert back["page_info"]["has_next_page"] is True
+    assert back["page_info"]["has_previous_page"] is False
+    # first + before: the page is cut by the cursor, so there is a next page after it.
+    cut = api.get(
+        "/dm_channels", params={"first": 10, "before": second["page_info"]["start_cursor"]}
+    ).json()
+    assert [c["id"] for c in cut["data"]] == newest_first[:3]
+    assert cut["page_info"]["has_next_page"] is True and cut["page_info"]["end_cursor"]
+
+
+def test_empty_list_page_info(api):
+    assert api.get("/dm_channels").json() == {
+        "data": [],
+        "page_info": {
+            "end_cursor": None,
+            "start_cursor": None,
+            "has_next_page": False,
+            "has_previous_page": False,
+        },
+    }
 
 
 @pytest.mark.parametrize(

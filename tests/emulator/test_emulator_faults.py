@@ -8,7 +8,7 @@ import time
 
 import httpx
 import pytest
-from conftest import assert_error
+from emulator_support import assert_error
 
 from dm_bridge.testing import DEFAULT_API_KEY
 

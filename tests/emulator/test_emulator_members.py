@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import assert_error
+from emulator_support import assert_error
 
 
 def test_member_lifecycle_and_shape(api, users):
@@ -46,15 +46,16 @@ def test_member_lifecycle_and_shape(api, users):
     assert len(api.get("/dm_members", params={"channel_id": channel["id"]}).json()["data"]) == 2
 
 
-def test_duplicate_member_is_409(api, users):
+def test_re_adding_a_member_returns_the_existing_member(api, users):
+    """Idempotent (an emulator choice): 200 with the same DmMember, nothing added."""
     alice, bob = users("alice", "bob")
     channel = api.post("/dm_channels", json={"with_user_ids": ["alice", "bob"]}).json()
-    error = assert_error(
-        api.post("/dm_members", json={"channel_id": channel["id"], "user_id": bob["id"]}),
-        409,
-        "conflict",
-    )
-    assert error["param"] == "user_id"
+    members = api.get("/dm_members", params={"channel_id": channel["id"]}).json()["data"]
+    bobs = next(m for m in members if m["user_id"] == bob["id"])
+    again = api.post("/dm_members", json={"channel_id": channel["id"], "user_id": "bob"})
+    assert again.status_code == 200
+    assert again.json() == bobs
+    assert api.get("/dm_members", params={"channel_id": channel["id"]}).json()["data"] == members
 
 
 def test_fifty_first_member_is_422(emulator, api):

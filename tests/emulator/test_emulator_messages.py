@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from conftest import COMPANY, assert_error
+from emulator_support import COMPANY, assert_error
 
 MESSAGE_KEYS = {
     "id",
@@ -149,6 +149,25 @@ def test_edit_and_delete_rules(api, users, client_for):
     assert_error(api.get(f"/messages/{second['id']}"), 404, "not_found")
     # last_message_at falls back to the newest remaining message.
     assert api.get(f"/dm_channels/{channel['id']}").json()["last_message_at"] == first["created_at"]
+
+
+def test_a_channel_admin_may_delete_and_pin_others_messages_but_not_edit_them(users, client_for):
+    """SDK: "Only the message author or a channel admin can delete a message"."""
+    alice, bob = users("alice", "bob")
+    as_alice, as_bob = client_for(alice["id"]), client_for(bob["id"])
+    channel = as_alice.post("/dm_channels", json={"with_user_ids": ["bob"]}).json()  # alice: admin
+    by_bob = as_bob.post("/messages", json={"channel_id": channel["id"], "content": "b"}).json()
+    by_alice = as_alice.post("/messages", json={"channel_id": channel["id"], "content": "a"}).json()
+    assert_error(
+        as_alice.patch(f"/messages/{by_bob['id']}", json={"content": "edited"}), 403, "forbidden"
+    )
+    assert as_alice.patch(f"/messages/{by_bob['id']}", json={"is_pinned": True}).json()["is_pinned"]
+    assert_error(
+        as_bob.patch(f"/messages/{by_alice['id']}", json={"is_pinned": True}), 403, "forbidden"
+    )
+    assert_error(as_bob.delete(f"/messages/{by_alice['id']}"), 403, "forbidden")
+    assert as_alice.delete(f"/messages/{by_bob['id']}").json() is True
+    assert_error(as_alice.get(f"/messages/{by_bob['id']}"), 404, "not_found")
 
 
 def test_message_validation(api, users):

@@ -4,64 +4,21 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from datetime import datetime
 
 import httpx
 import pytest
 import standardwebhooks
-from conftest import AUTH
+from emulator_support import AUTH
 
-from dm_bridge.testing import DEFAULT_API_KEY, EmulatorProcess
-
-
-class Receiver:
-    """A webhook endpoint on a free port that records deliveries and can fail on purpose."""
-
-    def __init__(self, fail_first: int = 0) -> None:
-        self.fail_first = fail_first
-        self.received: list[tuple[dict[str, str], bytes, int]] = []
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with receiver.lock:
-                    status = 500 if len(receiver.received) < receiver.fail_first else 204
-                    receiver.received.append(
-                        ({k.lower(): v for k, v in self.headers.items()}, body, status)
-                    )
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhooks/whop"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def wait_for(self, count: int, timeout: float = 5.0) -> list[tuple[dict[str, str], bytes, int]]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if len(self.received) >= count:
-                    return list(self.received)
-            time.sleep(0.02)
-        raise AssertionError(f"expected {count} deliveries, got {len(self.received)}")
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+from dm_bridge.testing import DEFAULT_API_KEY, EmulatorProcess, WebhookReceiver
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    instance = Receiver()
+def receiver() -> Iterator[WebhookReceiver]:
+    instance = WebhookReceiver()
     yield instance
     instance.close()
 
@@ -99,8 +56,17 @@ def test_message_created_webhook_is_delivered_and_signed(emulator, receiver, api
     assert headers["webhook-signature"].startswith("v1,")
     assert payload["id"] == headers["webhook-id"]
     assert payload["type"] == "chat.message.created" and payload["api_version"] == "v1"
-    assert payload["company_id"] == payload["account_id"] == "biz_emulator"
-    assert payload["data"] == {**message, "channel_id": channel["id"]}
+    assert payload["api_version_date"] == "2026-10-15-1"
+    assert payload["account_id"] == "biz_emulator" and "company_id" not in payload
+    datetime.fromisoformat(payload["timestamp"])
+    # Whop's shape: the message exactly as GET /messages/{id} returns it, the channel beside it.
+    assert payload["data"] == {
+        "reason": "message_created",
+        "audience": {"type": "channel"},
+        "channel": {"id": channel["id"], "type": "direct_message"},
+        "message": api.get(f"/messages/{message['id']}").json(),
+    }
+    assert payload["data"]["message"] == message and "channel_id" not in message
     # A tampered body fails verification.
     with pytest.raises(standardwebhooks.webhooks.WebhookVerificationError):
         _verifier(secret).verify(body.replace(b"hello hook", b"hello hack"), headers)
@@ -114,7 +80,7 @@ def test_message_created_webhook_is_delivered_and_signed(emulator, receiver, api
 
 
 def test_failed_webhook_is_retried_with_the_same_id(emulator, api):
-    receiver = Receiver(fail_first=2)
+    receiver = WebhookReceiver(fail_first=2)
     try:
         secret = "ws_retry_secret"
         response = emulator.control.post(
@@ -141,7 +107,7 @@ def test_failed_webhook_is_retried_with_the_same_id(emulator, api):
 
 
 def test_cli_webhook_gives_up_after_the_configured_retries(tmp_path, make_client):
-    receiver = Receiver(fail_first=100)
+    receiver = WebhookReceiver(fail_first=100)
     log = tmp_path / "emulator.log"
     args = ["--webhook-url", receiver.url, "--webhook-secret", "ws_cli_secret"]
     args += ["--webhook-retry-delays", "0.05,0.05"]
@@ -230,14 +196,9 @@ def test_seed_response_shapes(emulator):
         messages=[{"channel_id": "feed_fixed1", "user_id": "user_fixed1", "content": "seeded"}],
     )
     assert seeded["users"][0]["id"] == "user_fixed1"
-    assert set(seeded["users"][0]) == {
-        "id",
-        "username",
-        "name",
-        "bio",
-        "created_at",
-        "profile_picture",
-    }
+    assert seeded["users"][0]["username"] == "fixed"
+    assert seeded["users"][0]["profile_picture"]["url"].startswith("https://")
+    assert seeded["users"][0]["email"] is None  # email is a self-view (users/me) field
     assert seeded["dm_channels"][0]["id"] == "feed_fixed1"
     assert seeded["messages"][0]["user"] == {
         "id": "user_fixed1",

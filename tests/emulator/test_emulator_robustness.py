@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import AUTH, assert_error
+from emulator_support import AUTH, assert_error
 
 import dm_bridge.emulator
 

@@ -1,17 +1,21 @@
-"""Users (global and per-company profiles) and connected-account companies."""
+"""Users (global and per-company profiles) and connected accounts (/accounts and /companies)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from conftest import COMPANY, assert_error
+from emulator_support import COMPANY, assert_error
 
 
 def test_user_shape_and_retrieve_by_id_or_username(api, users):
     (alice,) = users("alice")
-    assert set(alice) == {"id", "username", "name", "bio", "created_at", "profile_picture"}
     assert alice["id"].startswith("user_")
     datetime.fromisoformat(alice["created_at"])
+    # No picture set: still an object with a generated placeholder URL (SDK: always present).
+    assert alice["profile_picture"]["url"].startswith("https://")
+    assert alice["id"] in alice["profile_picture"]["url"]
+    assert (alice["balances"], alice["social_links"]) == ([], [])
+    assert alice["email"] is None  # only on the self view
     assert api.get(f"/users/{alice['id']}").json() == alice
     assert api.get("/users/alice").json()["id"] == alice["id"]
     assert_error(api.get("/users/user_nobody"), 404, "not_found")
@@ -44,15 +48,44 @@ def test_company_profile_override(api, users):
 
 def test_global_update_and_username_rules(api, users, client_for):
     alice, bob = users("alice", "bob")
-    assert api.patch(f"/users/{alice['id']}", json={"bio": "Hi"}).json()["bio"] == "Hi"
-    assert_error(api.patch(f"/users/{alice['id']}", json={"username": "bob"}), 409, "conflict")
-    assert_error(
-        api.patch(f"/users/{alice['id']}", json={"username": "no spaces"}), 422, "invalid_request"
+    as_alice, as_bob = client_for(alice["id"]), client_for(bob["id"])
+    # SDK: with an API key account_id is required; only a user token edits the global profile.
+    error = assert_error(
+        api.patch(f"/users/{alice['id']}", json={"bio": "Hi"}), 400, "invalid_request"
     )
-    assert_error(api.patch(f"/users/{alice['id']}", json={"name": 12}), 400, "invalid_request")
-    as_bob = client_for(bob["id"])
+    assert error["param"] == "account_id"
+    assert as_alice.patch(f"/users/{alice['id']}", json={"bio": "Hi"}).json()["bio"] == "Hi"
+    assert api.get(f"/users/{alice['id']}").json()["bio"] == "Hi"
+    assert_error(as_alice.patch("/users/me", json={"username": "bob"}), 409, "conflict")
+    assert_error(
+        as_alice.patch("/users/me", json={"username": "no spaces"}), 422, "invalid_request"
+    )
+    assert_error(as_alice.patch("/users/me", json={"name": 12}), 400, "invalid_request")
     assert_error(as_bob.patch(f"/users/{alice['id']}", json={"name": "x"}), 403, "forbidden")
     assert as_bob.patch(f"/users/{bob['id']}", json={"name": "Bobby"}).json()["name"] == "Bobby"
+    assert as_bob.patch("/users/me", json={"name": "Bob B"}).json()["name"] == "Bob B"
+    assert_error(api.patch("/users/me", json={"name": "x"}), 403, "forbidden")  # no user
+
+
+def test_me_is_the_self_view(api, users, client_for):
+    (alice,) = users("alice")
+    me = client_for(alice["id"]).get("/users/me").json()
+    assert me["id"] == alice["id"] and me["email"] == "alice@example.test"
+    assert client_for(alice["id"]).get(f"/users/{alice['id']}").json()["email"] is None
+    assert_error(api.get("/users/me"), 403, "forbidden")
+
+
+def test_a_user_token_lists_only_users_it_shares_a_dm_with(api, users, client_for):
+    """An emulator choice: API keys search every user; a user token only its DM partners."""
+    alice, bob, carol = users("alice", "bob", "carol")
+    api.post("/dm_channels", json={"with_user_ids": ["alice", "bob"]})
+    as_alice = client_for(alice["id"])
+    assert [u["id"] for u in as_alice.get("/users").json()["data"]] == [alice["id"], bob["id"]]
+    assert as_alice.get("/users", params={"query": "carol"}).json()["data"] == []
+    as_carol = client_for(carol["id"])
+    assert [u["id"] for u in as_carol.get("/users").json()["data"]] == [carol["id"]]
+    everyone = api.get("/users", params={"query": "a"}).json()["data"]
+    assert {alice["id"], carol["id"]} <= {u["id"] for u in everyone}
 
 
 def test_user_search(api, users):
@@ -63,6 +96,50 @@ def test_user_search(api, users):
     assert (
         api.get("/users", params={"query": "alice@example.test"}).json()["data"] == []
     )  # not by email
+
+
+def test_create_connected_account_via_accounts(api, users):
+    (alice,) = users("alice")
+    created = api.post(
+        "/accounts",
+        json={"email": "alice@example.test", "metadata": {"external_id": "site-7"}},
+    )
+    assert created.status_code == 200
+    account = created.json()
+    assert account["title"] == "site-7"  # defaults to metadata.external_id
+    assert account["owner"]["id"] == alice["id"]  # the existing user with that email
+    assert account["owner"]["profile_picture"]["url"].startswith("https://")
+    assert account["parent_account"]["id"] == COMPANY
+    assert account["route"] and account["email"] == "alice@example.test"
+    assert api.get(f"/accounts/{account['id']}").json() == account
+    assert api.get(f"/accounts/{account['route']}").json()["id"] == account["id"]
+    # Both forms share the rows.
+    assert api.get(f"/companies/{account['id']}").json()["owner_user"] == account["owner"]
+    me = api.get("/accounts/me").json()
+    assert me["id"] == COMPANY and me["parent_account"] is None
+    titled = api.post("/accounts", json={"email": "x@example.test"}).json()
+    assert titled["title"] == "x@example.test"  # no external_id: the email
+
+
+def test_list_accounts_own_and_children_and_query(api):
+    one = api.post("/accounts", json={"email": "a@example.test", "title": "Shop 50%"}).json()
+    two = api.post("/accounts", json={"email": "b@example.test", "title": "Shop 500"}).json()
+    listed = api.get("/accounts").json()
+    assert [a["id"] for a in listed["data"]] == [COMPANY, one["id"], two["id"]]
+    assert listed["page_info"]["end_cursor"] is None  # the last page
+    children = api.get("/accounts", params={"parent_account_id": COMPANY}).json()["data"]
+    assert [a["id"] for a in children] == [one["id"], two["id"]]
+    # % matches literally (SDK), so "50%" finds only the first.
+    found = api.get("/accounts", params={"query": "50%"}).json()["data"]
+    assert [a["id"] for a in found] == [one["id"]]
+    assert [a["id"] for a in api.get("/accounts", params={"query": two["id"]}).json()["data"]] == [
+        two["id"]
+    ]
+    assert_error(
+        api.get("/accounts", params={"parent_account_id": "biz_someone_else"}), 403, "forbidden"
+    )
+    assert_error(api.get("/accounts/biz_unknown"), 404, "not_found")
+    assert_error(api.post("/accounts", json={"title": "no email"}), 400, "invalid_request")
 
 
 def test_create_connected_account(api, users):
@@ -78,19 +155,15 @@ def test_create_connected_account(api, users):
     )
     assert response.status_code == 200
     company = response.json()
-    assert set(company) == {
-        "id",
-        "title",
-        "parent_company_id",
-        "metadata",
-        "created_at",
-        "owner_user",
-    }
+    assert {"id", "title", "parent_company_id", "metadata", "created_at", "owner_user"} <= set(
+        company
+    )
+    assert company["title"] == "Seller One"
     assert company["id"].startswith("biz_")
     assert company["parent_company_id"] == COMPANY
     assert company["metadata"] == {"internal_user_id": "42"}
     owner = company["owner_user"]
-    assert set(owner) == {"id", "name", "username"}
+    assert set(owner) == {"id", "name", "username", "profile_picture"}
     assert owner["id"].startswith("user_") and owner["username"] == "seller-one"
     # The owner is a real user: can be used in DMs and receive tokens.
     assert api.get(f"/users/{owner['id']}").status_code == 200
