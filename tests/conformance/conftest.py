@@ -14,6 +14,7 @@ from sdk_conformance import ACCOUNT, Recorder, sdk_client
 from whop_sdk import Whop
 
 from dm_bridge.testing import DEFAULT_API_KEY, EmulatorProcess
+from dm_bridge.whop import WhopAdapter
 
 
 @pytest.fixture
@@ -26,14 +27,22 @@ def recorder(emulator: EmulatorProcess) -> Iterator[Recorder]:
         rec.close()
 
 
-@pytest.fixture
-def sdk_as(emulator: EmulatorProcess, recorder: Recorder) -> Callable[[str], Whop]:
-    """``sdk_as(token)``: an SDK client with that credential (API key or access token)."""
-    return lambda token: sdk_client(emulator.api_url, token, recorder)
+@pytest.fixture(params=["sdk", "dm_bridge adapter"])
+def sdk_as(
+    request: pytest.FixtureRequest, emulator: EmulatorProcess, recorder: Recorder
+) -> Callable[[str], Any]:
+    """``sdk_as(token)``: a client with that credential (API key or access token).
+
+    Every test runs twice: with the bare SDK, and with the same SDK inside dm_bridge's
+    adapter, so both sides are held to Whop's contract rather than to each other.
+    """
+    if request.param == "sdk":
+        return lambda token: sdk_client(emulator.api_url, token, recorder)
+    return lambda token: WhopAdapter(sdk_client(emulator.api_url, token, recorder))
 
 
 @pytest.fixture
-def sdk(sdk_as: Callable[[str], Whop]) -> Whop:
+def sdk(sdk_as: Callable[[str], Any]) -> Whop:
     """The SDK with the account's API key."""
     return sdk_as(DEFAULT_API_KEY)
 
@@ -49,7 +58,7 @@ def people(emulator: EmulatorProcess) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture
-def user_sdk(sdk: Whop, sdk_as: Callable[[str], Whop]) -> Callable[..., Whop]:
+def user_sdk(sdk: Whop, sdk_as: Callable[[str], Any]) -> Callable[..., Whop]:
     """``user_sdk(user_id, scoped_actions=None)``: the SDK acting as a user, with a token minted
     through ``access_tokens.create`` (all DM scopes unless ``scoped_actions`` is given)."""
 

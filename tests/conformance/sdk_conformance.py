@@ -10,15 +10,18 @@ whichever pytest loaded last.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import types
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pydantic
+import pytest
 from whop_sdk import Whop
 from whop_sdk.accounts.types import ListAccountsResponse
 from whop_sdk.dm_channels.types import ListDmChannelsResponse
@@ -30,6 +33,7 @@ from whop_sdk.types import AccessToken, Account, DmChannel, DmMember, Message, R
 from whop_sdk.users.types import ListUsersResponse
 
 from dm_bridge.testing import DEFAULT_COMPANY_ID
+from dm_bridge.whop import WhopError
 
 ACCOUNT = DEFAULT_COMPANY_ID  # the emulator's default account (of the default API key)
 
@@ -194,3 +198,29 @@ def sdk_client(api_url: str, token: str, recorder: Recorder) -> Whop:
         max_retries=0,
         httpx_client=recorder.http,
     )
+
+
+class Caught:
+    """What :func:`raises` caught: ``value`` is always the SDK's own exception."""
+
+    value: Any = None
+    whop_error: Any = None  # dm_bridge's WhopError, when the call went through the adapter
+
+
+@contextlib.contextmanager
+def raises(sdk_error: type[BaseException]) -> Iterator[Caught]:
+    """``pytest.raises`` for both sides: the bare SDK raises ``sdk_error``; dm_bridge's adapter
+    raises a ``WhopError`` caused by it, whose status must be the SDK error's status."""
+    caught = Caught()
+    try:
+        yield caught
+    except WhopError as exc:
+        cause = exc.__cause__
+        assert isinstance(cause, sdk_error), f"{exc!r} was caused by {cause!r}, not {sdk_error}"
+        assert exc.status == cause.status_code, (exc.status, cause.status_code)
+        assert exc.retryable is (cause.status_code in (408, 409, 429) or cause.status_code >= 500)
+        caught.value, caught.whop_error = cause, exc
+    except sdk_error as exc:
+        caught.value = exc
+    else:
+        pytest.fail(f"DID NOT RAISE {sdk_error.__name__}")

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-from sdk_conformance import ACCOUNT
+from sdk_conformance import ACCOUNT, raises
 from whop_sdk.errors import ForbiddenError, NotFoundError
 
 
@@ -22,11 +21,11 @@ def test_dm_channels(sdk, user_sdk, people, recorder):
     as_bob = user_sdk(bob["id"])
     assert [c.id for c in as_bob.dm_channels.list(account_id=ACCOUNT)] == [channel.id]
     assert "channel_id" not in recorder.last("GET", f"/dm_channels/{channel.id}")
-    with pytest.raises(ForbiddenError) as denied:  # bob is a member, not the admin
+    with raises(ForbiddenError) as denied:  # bob is a member, not the admin
         as_bob.dm_channels.delete(channel.id)
     assert denied.value.status_code == 403
     assert sdk.dm_channels.delete(channel.id) is True
-    with pytest.raises(NotFoundError):
+    with raises(NotFoundError):
         sdk.dm_channels.retrieve(channel.id)
 
 
@@ -47,10 +46,10 @@ def test_dm_members(sdk, user_sdk, people):
     muted = as_carol.dm_members.update(added.id, notification_preference="none", status="archived")
     assert (muted.notification_preference, muted.status) == ("none", "archived")
     bobs = next(m for m in members if m.user_id == bob["id"])
-    with pytest.raises(ForbiddenError):
+    with raises(ForbiddenError):
         as_carol.dm_members.delete(bobs.id)
     assert as_carol.dm_members.delete(added.id) is True
-    with pytest.raises(NotFoundError):
+    with raises(NotFoundError):
         as_carol.dm_channels.retrieve(channel.id)
 
 
@@ -77,7 +76,7 @@ def test_messages(sdk, user_sdk, people, recorder):
     assert edited.is_edited and edited.content == "Hello again"
     pinned = as_alice.messages.update(second.id, is_pinned=True)  # alice is the channel admin
     assert pinned.is_pinned
-    with pytest.raises(ForbiddenError):
+    with raises(ForbiddenError):
         as_bob.messages.delete(first.id)
     assert as_alice.messages.delete(second.id) is True  # an admin deletes another's message
     assert [m.id for m in as_alice.messages.list(channel_id=channel.id)] == [bot.id, first.id]
@@ -96,7 +95,7 @@ def test_reactions(sdk, user_sdk, people, recorder):
     assert [(c.emoji, c.count) for c in counts] == [(":heart:", 1), (":fire:", 1)]
     assert [r.id for r in as_bob.reactions.list(resource_id=message.id)] == [fire.id, heart.id]
     assert as_bob.reactions.retrieve(heart.id) == heart
-    with pytest.raises(ForbiddenError):  # neither its author nor a channel admin
+    with raises(ForbiddenError):  # neither its author nor a channel admin
         as_bob.reactions.delete(fire.id)
     assert as_alice.reactions.delete(heart.id) is True  # the channel admin
     assert as_alice.reactions.delete(message.id, emoji=":fire:") is True  # by message + emoji
@@ -106,5 +105,5 @@ def test_reactions(sdk, user_sdk, people, recorder):
     ]
     assert sdk.messages.retrieve(message.id).reaction_counts == []
     outsider = user_sdk(people["carol"]["id"])
-    with pytest.raises(NotFoundError):  # membership is enforced, existence not revealed
+    with raises(NotFoundError):  # membership is enforced, existence not revealed
         outsider.reactions.list(resource_id=message.id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
+from sdk_conformance import raises
 from whop_sdk.errors import (
     ForbiddenError,
     NotFoundError,
@@ -13,23 +13,23 @@ from whop_sdk.errors import (
 
 
 def test_error_classes(sdk, sdk_as, user_sdk, people, emulator):
-    with pytest.raises(UnauthorizedError) as unauthorized:
+    with raises(UnauthorizedError) as unauthorized:
         sdk_as("apik_wrong").dm_channels.list().items  # noqa: B018 - the call is the point
     assert unauthorized.value.status_code == 401
     assert unauthorized.value.body["error"]["type"] == "unauthorized"
 
     reader = user_sdk(people["alice"]["id"], ["dms:read"])
-    with pytest.raises(ForbiddenError) as forbidden:
+    with raises(ForbiddenError) as forbidden:
         reader.messages.create(channel_id="feed_x", content="x")
     assert forbidden.value.status_code == 403
     assert "dms:message:manage" in forbidden.value.body["error"]["message"]
 
-    with pytest.raises(NotFoundError) as missing:
+    with raises(NotFoundError) as missing:
         sdk.dm_channels.retrieve("feed_nope")
     assert missing.value.status_code == 404
     assert missing.value.body["error"]["type"] == "not_found"
 
-    with pytest.raises(UnprocessableEntityError) as invalid:
+    with raises(UnprocessableEntityError) as invalid:
         sdk.dm_channels.create(with_user_ids=["nobody-at-all"])
     assert invalid.value.status_code == 422
     assert invalid.value.body["error"]["param"] == "with_user_ids"
@@ -37,7 +37,7 @@ def test_error_classes(sdk, sdk_as, user_sdk, people, emulator):
     channel = sdk.dm_channels.create(with_user_ids=[people["alice"]["id"], "bob"])
     emulator.set_rate_limit(1, "dm_members.list")
     sdk.dm_members.list(channel_id=channel.id)
-    with pytest.raises(TooManyRequestsError) as limited:
+    with raises(TooManyRequestsError) as limited:
         sdk.dm_members.list(channel_id=channel.id)
     assert limited.value.status_code == 429
     assert limited.value.body["error"]["type"] == "rate_limit_exceeded"

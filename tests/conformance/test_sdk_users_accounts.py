@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
-from sdk_conformance import ACCOUNT, missing_required
+from sdk_conformance import ACCOUNT, missing_required, raises
 from whop_sdk.core.api_error import ApiError
 from whop_sdk.errors import ForbiddenError, NotFoundError
 from whop_sdk.types import Account, User
@@ -24,7 +23,7 @@ def test_users_retrieve_me_update(sdk, user_sdk, people, recorder):
     assert me.id == alice["id"] and me.email == "alice@example.test"
     # API key: account_id is required and sets that account's profile override. (users.update
     # declares no typed errors in SDK 2.6, so a 400 arrives as the base ApiError.)
-    with pytest.raises(ApiError) as refused:
+    with raises(ApiError) as refused:
         sdk.users.update(alice["id"], name="Nope")
     assert refused.value.status_code == 400
     assert refused.value.body["error"]["param"] == "account_id"
@@ -42,7 +41,7 @@ def test_users_retrieve_me_update(sdk, user_sdk, people, recorder):
     # A user token updates its own global profile (with or without "me").
     assert as_alice.users.update(alice["id"], bio="Hi").bio == "Hi"
     assert as_alice.users.update_me(name="Alice A").name == "Alice A"
-    with pytest.raises(ApiError) as not_yours:
+    with raises(ApiError) as not_yours:
         as_alice.users.update(people["bob"]["id"], name="x")
     assert not_yours.value.status_code == 403
     # The override shows in messages of that account.
@@ -85,9 +84,9 @@ def test_accounts(sdk, people, recorder):
     assert [a.id for a in children] == [created.id, fresh.id]
     found = sdk.accounts.list(parent_account_id=ACCOUNT, query="local-1")
     assert [a.metadata.get("external_id") for a in found] == ["local-1"]
-    with pytest.raises(ForbiddenError):
+    with raises(ForbiddenError):
         list(sdk.accounts.list(parent_account_id="biz_someone_else"))
-    with pytest.raises(NotFoundError):
+    with raises(NotFoundError):
         sdk.accounts.retrieve("biz_nobody")
 
 
@@ -99,14 +98,14 @@ def test_access_tokens(sdk, sdk_as, people, emulator):
     )
     assert abs((token.expires_at - expires).total_seconds()) < 1
     assert sdk_as(token.token).users.me().id == alice["id"]
-    with pytest.raises(ForbiddenError):  # dms:read only
+    with raises(ForbiddenError):  # dms:read only
         sdk_as(token.token).dm_channels.create(with_user_ids=["bob"])
     # SDK: "pass `account_id` or `user_id`": an account token acts as the account.
     account_token = sdk.access_tokens.create(account_id=ACCOUNT, scoped_actions=["dms:read"])
     as_account = sdk_as(account_token.token)
     channel = sdk.dm_channels.create(with_user_ids=[alice["id"], "bob"])
     assert [c.id for c in as_account.dm_channels.list()] == [channel.id]
-    with pytest.raises(ForbiddenError):
+    with raises(ForbiddenError):
         as_account.messages.create(channel_id=channel.id, content="no dms:message:manage")
     subjects = {r["subject"] for r in emulator.requests("dm_channels.list")}
     assert subjects == {f"company:{ACCOUNT}"}  # the token is never logged, only its subject
