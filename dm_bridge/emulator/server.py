@@ -322,6 +322,9 @@ class Emulator:
                     "operation": operation,
                     "body": body,
                     "subject": subject,
+                    # Not credentials: what tests check about a client's manners on the wire.
+                    "idempotency_key": request.headers.get("Idempotency-Key"),
+                    "user_agent": request.headers.get("User-Agent"),
                     "status": status,
                     "duration_ms": round((time.monotonic() - started) * 1000, 1),
                 }

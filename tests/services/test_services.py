@@ -8,6 +8,7 @@ import httpx
 import pytest
 from django.utils import timezone
 
+import dm_bridge
 from dm_bridge import services
 from dm_bridge.exceptions import (
     ChannelDeletedError,
@@ -269,6 +270,24 @@ def test_intent_keys_are_stable_per_intent_and_differ_between_intents(make_user)
     assert first_add != services.intent_key(
         "dm_members.create", member, "feed_1", member.removed_at
     )
+
+
+def test_retries_of_one_intent_send_one_idempotency_key(whop, make_user):
+    a, b = make_user(), make_user()
+    whop.add_fault("messages.create", mode="error", status=503, times=1)
+    channel = services.open_dm("k", [a, b], context_message="About: Lamp")
+    DmChannel.objects.filter(pk=channel.pk).update(next_attempt_at=timezone.now())
+    assert services.drive_channel(channel.pk) == "done"
+    posts = whop.requests("messages.create")
+    assert [p["status"] for p in posts] == [503, 200]
+    assert posts[0]["idempotency_key"] == posts[1]["idempotency_key"]
+    assert posts[0]["idempotency_key"].startswith("dmb_")
+    services.post_message(channel, "About: Chair")  # a new intent: a new key
+    assert whop.requests("messages.create")[-1]["idempotency_key"] != posts[0]["idempotency_key"]
+    creates = whop.requests("dm_channels.create") + whop.requests("accounts.create")
+    assert all(r["idempotency_key"] for r in creates)
+    agents = {r["user_agent"] for r in whop.requests()}
+    assert agents == {f"dm-bridge/{dm_bridge.__version__}"}
 
 
 def test_commit_then_error_on_create_keeps_the_first_channel(whop, make_user):
