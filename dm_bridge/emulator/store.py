@@ -314,18 +314,17 @@ class Store:
         )
 
     def unique_username(self, base: str) -> str:
-        base = username_from(base)
-        candidate, n = base, 1
-        while self.one("SELECT 1 FROM users WHERE username = ?", [candidate]):
-            n += 1
-            candidate = f"{base}-{n}"
-        return candidate
+        return self._unique("users", "username", base)
 
     def unique_route(self, title: str) -> str:
         """A company's public route: a slug of its title, made unique like usernames."""
-        base = username_from(title)
+        return self._unique("companies", "route", title)
+
+    def _unique(self, table: str, column: str, text: str) -> str:
+        # table and column are fixed by the two callers above, never from a request.
+        base = username_from(text)
         candidate, n = base, 1
-        while self.one("SELECT 1 FROM companies WHERE route = ?", [candidate]):
+        while self.one(f"SELECT 1 FROM {table} WHERE {column} = ?", [candidate]):  # noqa: S608
             n += 1
             candidate = f"{base}-{n}"
         return candidate
