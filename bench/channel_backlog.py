@@ -237,6 +237,13 @@ def make_users(sellers: int, buyers: int) -> tuple[list[Any], list[Any]]:
             objs.append(user)
     user_model.objects.bulk_create(objs)
     all_users = {u.username: u for u in user_model.objects.all()}
+    from allauth.account.models import EmailAddress
+
+    # dm_bridge provisions only verified addresses; these are the bench's own.
+    EmailAddress.objects.bulk_create(
+        EmailAddress(user=u, email=u.email, verified=True, primary=True)
+        for u in all_users.values()
+    )
     return (
         [all_users[f"seller{i}"] for i in range(sellers)],
         [all_users[f"buyer{i}"] for i in range(buyers)],

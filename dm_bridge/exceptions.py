@@ -28,6 +28,13 @@ class UserNotProvisionable(InvalidDmRequest):
     """A user cannot get a Whop identity (e.g. no email address to enrol them with)."""
 
 
+class EmailNotVerified(UserNotProvisionable):
+    """The user's email address is not verified yet, so they cannot get a Whop identity.
+
+    Not permanent: once the site verifies the address, the same call succeeds.
+    """
+
+
 class ChannelDeletedError(InvalidDmRequest):
     """The channel was deleted; it cannot be changed or deleted again."""
 

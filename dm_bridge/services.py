@@ -48,6 +48,7 @@ from .exceptions import (
     ChannelDeletedError,
     DmBridgeConfigurationError,
     DmBridgeError,
+    EmailNotVerified,
     InvalidDmRequest,
     MemberLimitExceeded,
     RowBusy,
@@ -62,6 +63,8 @@ logger = logging.getLogger("dm_bridge")
 
 Row = TypeVar("Row", bound=WorkState)
 CURRENT_MEMBER = (DmMember.Status.PENDING, DmMember.Status.ACTIVE, DmMember.Status.FAILED)
+UNVERIFIED_EMAIL = "Confirm your email address to use messages."
+UNVERIFIED_RECHECK_SECONDS = 300.0  # a channel waiting for a member's email confirmation
 
 
 # ==============================================================================================
@@ -335,6 +338,15 @@ def drive_channel(channel_pk: int) -> str:
         return "deferred"
     except WhopError as exc:
         return _record_whop_failure(channel, exc)
+    except EmailNotVerified:
+        # Not a failure: the channel waits until every member has confirmed their address.
+        _reschedule(
+            channel,
+            UNVERIFIED_RECHECK_SECONDS,
+            count_failure=False,
+            error="Waiting for a member to confirm their email address before Whop is called.",
+        )
+        return "deferred"
     except InvalidDmRequest as exc:
         _fail_channel(channel, str(exc))
         return "failed"
@@ -358,6 +370,9 @@ def drive_user_link(link_pk: int) -> str:
     except RateLimitDeferred as exc:
         _reschedule(link, exc.retry_after, count_failure=False)
         return "deferred"
+    except EmailNotVerified as exc:
+        _fail_row(link, str(exc))  # bulk sync reports it; the user's first chat retries it
+        return "failed"
     except WhopError:
         link.refresh_from_db()
         return "failed" if link.status == WhopUserLink.Status.FAILED else "retrying"
@@ -372,15 +387,25 @@ def ensure_whop_user(user: Any) -> WhopUserLink:
     account) with ``metadata.external_id`` and then sets their per-company display name. After an
     ambiguous failure the account is looked up by that marker before creating again.
 
-    Raises ``UserNotProvisionable`` (permanent, e.g. no email), ``RowBusy`` (another worker is
+    Only a user whose email the site has verified (``USER_ADAPTER.has_verified_email``) is
+    provisioned: Whop makes the owner of an existing Whop account with that email the user of
+    the connected account, so an unverified address would hand over someone else's DMs.
+
+    Raises ``EmailNotVerified`` (nothing written, no Whop call; fine again once verified),
+    ``UserNotProvisionable`` (permanent, e.g. no email), ``RowBusy`` (another worker is
     provisioning this user), ``WhopError`` (recorded on the link; retried by the caller).
     """
     _require_saved_user(user)
-    link, _ = WhopUserLink.objects.get_or_create(
-        user=user, defaults={"next_attempt_at": timezone.now()}
-    )
-    if link.status == WhopUserLink.Status.ACTIVE and link.whop_user_id:
+    link = WhopUserLink.objects.filter(user=user).first()
+    if link is not None and link.status == WhopUserLink.Status.ACTIVE and link.whop_user_id:
         return link
+    adapter = dm_bridge_settings.USER_ADAPTER()
+    if adapter.get_email(user) and not adapter.has_verified_email(user):
+        raise EmailNotVerified(UNVERIFIED_EMAIL)  # (no email at all: _provision says so)
+    if link is None:
+        link, _ = WhopUserLink.objects.get_or_create(
+            user=user, defaults={"next_attempt_at": timezone.now()}
+        )
     claimed = _claim(WhopUserLink, link.pk)
     if claimed is None:
         raise RowBusy(f"Whop user link {link.pk}")
@@ -981,7 +1006,9 @@ def _reschedule(row: WorkState, delay: float, *, count_failure: bool, error: str
     updates: dict[str, Any] = {"next_attempt_at": now + timedelta(seconds=delay)}
     if count_failure:
         row.failures += 1
-        updates.update(failures=row.failures, last_error=error, last_error_at=now)
+        updates["failures"] = row.failures
+    if error:
+        updates.update(last_error=error, last_error_at=now)
     type(row).objects.filter(pk=row.pk).update(**updates)
     if isinstance(row, DmChannel):
         _send_task("drive_channel", row.pk, countdown=delay)

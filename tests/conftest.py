@@ -102,18 +102,24 @@ def isolated_cache(settings):
 
 @pytest.fixture
 def make_user(db):
-    """make_user(username=None, email="" -> username@example.com, None -> no email)."""
+    """make_user(username=None, email="" -> username@example.com, None -> no email,
+    verified=True: the address is confirmed, as dm_bridge requires before provisioning)."""
     from django.contrib.auth import get_user_model
 
     numbers = count(1)
 
-    def make(username=None, email="", **extra):
+    def make(username=None, email="", verified=True, **extra):
         username = username or f"user{next(numbers)}"
         if email == "":
             email = f"{username}@example.com"
-        return get_user_model().objects.create_user(
+        user = get_user_model().objects.create_user(
             username=username, email=email or "", password="pw-123456", **extra
         )
+        if email and verified:  # as after allauth's confirmation link; dm_bridge checks it
+            from allauth.account.models import EmailAddress
+
+            EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+        return user
 
     return make
 

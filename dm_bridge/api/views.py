@@ -33,6 +33,7 @@ from ..exceptions import (
     DmBridgeConfigurationError,
     InvalidDmRequest,
     RowBusy,
+    EmailNotVerified,
     UserNotProvisionable,
 )
 from ..models import DmChannel, DmMember
@@ -92,6 +93,8 @@ def _as_api_exception(exc: Exception) -> Exception:
     """dm_bridge's exceptions as HTTP answers with messages people can act on."""
     if isinstance(exc, ChannelDeletedError):
         return Conflict(str(exc))
+    if isinstance(exc, EmailNotVerified):
+        return PermissionDenied(str(exc), code="email_unverified")
     if isinstance(exc, UserNotProvisionable):
         return Conflict(f"Your account cannot use chat yet: {exc}")
     if isinstance(exc, InvalidDmRequest):

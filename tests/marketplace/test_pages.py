@@ -56,7 +56,7 @@ def test_message_seller_requires_login_post_and_csrf(shop, listings, buyer):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_message_seller_redirects_to_the_conversation_page(whop, shop, listings, buyer):
+def test_message_seller_redirects_to_the_conversation_page(whop, shop, listings, buyer, make_user):
     client = logged_in(buyer)
     response = client.post(reverse("listing-message", args=[listings[0].pk]))
     conversation = Conversation.objects.get()
@@ -67,7 +67,7 @@ def test_message_seller_redirects_to_the_conversation_page(whop, shop, listings,
     # The team sees it too; anyone else gets 404.
     assert logged_in(shop.owner).get(conversation.get_absolute_url()).status_code == 200
     assert logged_in(shop.staff.get()).get(conversation.get_absolute_url()).status_code == 200
-    outsider = logged_in(type(buyer).objects.create_user("outsider", "o@example.com", "pw"))
+    outsider = logged_in(make_user("outsider"))
     assert outsider.get(conversation.get_absolute_url()).status_code == 404
 
 

@@ -177,3 +177,48 @@ def test_only_post(whop: Any, make_user: Any):
     client = logged_in(make_user("alice"))
     assert client.get(token_url()).status_code == 405
     assert whop.requests() == []
+
+
+# --- identity safety: a Whop identity only for a verified email ---------------------------------
+def test_an_unverified_email_gets_no_whop_identity(whop: Any, make_user: Any):
+    """The takeover: someone signs up with the email of an existing Whop user. A connected
+    account for that address *is* that Whop user, so its chat token would read their DMs."""
+    whop.seed(users=[{"username": "victim", "email": "victim@example.com"}])
+    attacker = make_user("attacker", email="victim@example.com", verified=False)
+    answer = mint(logged_in(attacker))
+    assert answer.status_code == 403
+    assert answer.json()["detail"] == "Confirm your email address to use messages."
+    assert answer["Cache-Control"] == "no-store"
+    assert whop.requests() == []  # nothing was asked of Whop
+    assert not WhopUserLink.objects.filter(user=attacker).exists()  # nothing written
+
+
+def test_once_verified_the_same_user_gets_a_token(whop: Any, make_user: Any):
+    from allauth.account.models import EmailAddress
+
+    user = make_user("late", verified=False)
+    assert mint(logged_in(user)).status_code == 403
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    answer = mint(logged_in(user))
+    assert answer.status_code == 200, answer.content
+    assert [r["operation"] for r in whop.requests()][0] == "accounts.create"
+
+
+def test_a_verified_other_address_does_not_count(whop: Any, make_user: Any):
+    from allauth.account.models import EmailAddress
+
+    user = make_user("switcher", verified=False)
+    EmailAddress.objects.create(user=user, email="old@example.com", verified=True)
+    assert mint(logged_in(user)).status_code == 403  # user.email itself is unconfirmed
+
+
+def test_without_allauth_the_default_adapter_trusts_no_email(make_user: Any, monkeypatch: Any):
+    from django.apps import apps
+
+    from dm_bridge.adapters import DefaultUserAdapter
+
+    user = make_user("plain")
+    assert DefaultUserAdapter().has_verified_email(user) is True
+    real = apps.is_installed
+    monkeypatch.setattr(apps, "is_installed", lambda name: name != "allauth.account" and real(name))
+    assert DefaultUserAdapter().has_verified_email(user) is False

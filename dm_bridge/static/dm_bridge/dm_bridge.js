@@ -47,7 +47,12 @@
       if (response.ok) return (await response.json()).token;
       const retryable = response.status === 503 || response.status === 429;
       if (!retryable || attempt >= 5) {
-        throw new Error("Could not get a chat token (HTTP " + response.status + ")");
+        const error = new Error("Could not get a chat token (HTTP " + response.status + ")");
+        // 403/409 say what the user can do (e.g. "Confirm your email address…"): show that.
+        if (response.status === 403 || response.status === 409) {
+          error.userMessage = await response.json().then((body) => body.detail, () => null);
+        }
+        throw error;
       }
       const wait = Number(response.headers.get("Retry-After")) || 2;
       await sleep(Math.min(wait, 30) * 1000);
@@ -98,7 +103,21 @@
     status.hidden = !text;
   }
 
+  // Before mounting anything: can this user chat at all? A clear answer beats a spinner.
+  async function mayChat(container, config) {
+    try {
+      await fetchToken(config);
+      return true;
+    } catch (error) {
+      if (!error.userMessage) return true; // transient: the elements ask again themselves
+      showStatus(container, error.userMessage);
+      container.dataset.dmBridgeStatus = "unavailable";
+      return false;
+    }
+  }
+
   async function startChat(container, config) {
+    if (!(await mayChat(container, config))) return;
     const mount = container.querySelector("[data-dm-bridge-chat]");
     let channel = config.channel;
     let delay = 1000;
@@ -133,7 +152,8 @@
     return /^feed_[A-Za-z0-9_-]{1,60}$/.test(value) ? value : null;
   }
 
-  function startInbox(container, config) {
+  async function startInbox(container, config) {
+    if (!(await mayChat(container, config))) return;
     const session = sessionFor(config);
     let current = config.selectedChannel || null;
     const list = session.createElement("dms-list-element", {

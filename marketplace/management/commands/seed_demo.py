@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 from django.conf import settings
+from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -85,6 +86,10 @@ class Command(BaseCommand):
             if created:
                 admin.set_password(PASSWORD)
                 admin.save()
+            for user in [*users.values(), admin]:  # demo addresses count as confirmed
+                EmailAddress.objects.update_or_create(
+                    user=user, email=user.email, defaults={"verified": True, "primary": True}
+                )
             self.stdout.write(f"  accounts: {len(users) + 1}")
             shops = {}
             for name, (owner, staff, description) in SHOPS.items():
