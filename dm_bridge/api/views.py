@@ -31,9 +31,9 @@ from ..conf import dm_bridge_settings
 from ..exceptions import (
     ChannelDeletedError,
     DmBridgeConfigurationError,
+    EmailNotVerified,
     InvalidDmRequest,
     RowBusy,
-    EmailNotVerified,
     UserNotProvisionable,
 )
 from ..models import DmChannel, DmMember

@@ -2,8 +2,8 @@
 
 from decimal import Decimal
 
-from django.conf import settings
 from allauth.account.models import EmailAddress
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
