@@ -17,8 +17,15 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import (
+    APIException,
+    NotFound,
+    ParseError,
+    PermissionDenied,
+    ValidationError,
+)
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -72,9 +79,23 @@ class ChannelPagination(PageNumberPagination):
         return super().get_page_size(request)
 
 
+class SafeJSONParser(JSONParser):
+    """JSON whose nesting exhausts Python's recursion limit is a 400, not a 500.
+
+    It matters before any view code runs: DRF's CSRF check for session auth reads the body.
+    """
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError("JSON parse error - the body is nested too deeply.") from None
+
+
 class DmBridgeAPIView(APIView):
     authentication_classes = [SessionAuthentication]
     permission_classes = [IsAuthenticated]
+    parser_classes = [SafeJSONParser, FormParser, MultiPartParser]
 
     def handle_exception(self, exc: Exception) -> Response:
         answer = _as_api_exception(exc)  # once: it logs what it maps
@@ -102,6 +123,11 @@ def _as_api_exception(exc: Exception) -> Exception:
     if isinstance(exc, DmBridgeConfigurationError):
         logger.error("dm_bridge is misconfigured: %s", exc)
         return Unavailable()
+    if _is_cache_outage(exc):
+        logger.error("dm_bridge API: the cache is unreachable (%s)", type(exc).__name__)
+        answer = Unavailable()
+        answer.retry_after = 5
+        return answer
     if isinstance(exc, (RowBusy, RateLimitDeferred)) or (
         isinstance(exc, WhopError) and exc.retryable
     ):
@@ -112,6 +138,17 @@ def _as_api_exception(exc: Exception) -> Exception:
         logger.warning("Whop refused a request: %s", exc)
         return Unavailable("Chat is unavailable right now; the site's team has been told.")
     return exc
+
+
+def _is_cache_outage(exc: Exception) -> bool:
+    """The cache (tokens, throttles) cannot be reached: Redis down, a socket refused."""
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    try:
+        import redis
+    except ImportError:  # pragma: no cover - redis is optional
+        return False
+    return isinstance(exc, redis.RedisError)
 
 
 class ChatTokenView(DmBridgeAPIView):
