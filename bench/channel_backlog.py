@@ -74,6 +74,9 @@ RESULTS_FILE = REPO / "bench" / "results" / "channel_backlog.json"
 LOG_DIR = REPO / "var" / "bench" / "channel_backlog"
 HOLD_QUEUE = "bench_hold"  # workers boot consuming only this (empty) queue
 WORK_QUEUE = "celery"  # Celery's default queue: where open_dm's tasks wait
+# ... and dm_bridge's own: the sweeper's, and the backlog of a requester (here: a buyer) with
+# more than BACKLOG_THRESHOLD channels waiting. The Procfile's workers consume all three.
+WORK_QUEUES = (WORK_QUEUE, "dm_bridge_sweep", "dm_bridge_backlog")
 BUYERS_PER_SELLER = 40
 
 TARGET_FRACTION = 0.95
@@ -204,6 +207,7 @@ def child_env(args: argparse.Namespace, emulator: EmulatorProcess) -> dict[str, 
         "WHOP_ELEMENTS_URL": emulator.elements_url,
         "DM_BRIDGE_RATE_LIMIT_PER_MINUTE": str(args.limit_per_minute),
         "DM_BRIDGE_TIMEOUT": "10",
+        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",  # no mail is sent
         "LOG_LEVEL": args.log_level,
         **(
             {"DATABASE_CONN_MAX_AGE": str(args.conn_max_age)}
@@ -241,8 +245,7 @@ def make_users(sellers: int, buyers: int) -> tuple[list[Any], list[Any]]:
 
     # dm_bridge provisions only verified addresses; these are the bench's own.
     EmailAddress.objects.bulk_create(
-        EmailAddress(user=u, email=u.email, verified=True, primary=True)
-        for u in all_users.values()
+        EmailAddress(user=u, email=u.email, verified=True, primary=True) for u in all_users.values()
     )
     return (
         [all_users[f"seller{i}"] for i in range(sellers)],
@@ -480,8 +483,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         backlog_seconds = build_backlog(pairs)
         import redis
 
-        queued = redis.Redis.from_url(args.redis_url).llen(WORK_QUEUE)
-        log(f"backlog: {len(pairs)} rows, {queued} tasks waiting in {WORK_QUEUE!r}")
+        broker = redis.Redis.from_url(args.redis_url)
+        queued = sum(broker.llen(queue) for queue in WORK_QUEUES)
+        log(f"backlog: {len(pairs)} rows, {queued} tasks waiting in {', '.join(WORK_QUEUES)}")
         seq_before_drain = max((r["seq"] for r in emulator.requests()), default=0)
 
         celery = CeleryProcesses("marketplace", env, LOG_DIR, cwd=REPO)
@@ -505,9 +509,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         cpu_before = cpu_seconds(cpu_groups)
         pg_before = pg_counters(args.database_url)
         t0 = time.monotonic()
-        replies = app.control.add_consumer(WORK_QUEUE, destination=nodes, reply=True, timeout=5)
-        if len(replies or []) != args.workers:
-            raise RuntimeError(f"add_consumer answered by {len(replies or [])} workers: {replies}")
+        for queue in WORK_QUEUES:
+            replies = app.control.add_consumer(queue, destination=nodes, reply=True, timeout=5)
+            if len(replies or []) != args.workers:
+                raise RuntimeError(
+                    f"add_consumer answered by {len(replies or [])} workers: {replies}"
+                )
 
         last_t, last_active = t0, 0
         timed_out = False

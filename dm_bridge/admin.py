@@ -22,8 +22,10 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
+from django.utils.timesince import timesince
 
 from . import services
 from .exceptions import ChannelDeletedError, DmBridgeError
@@ -43,6 +45,7 @@ STATUS_COLORS = {
 WORK_FIELDS = (
     "attempts",
     "failures",
+    "waiting_since",
     "last_error",
     "last_error_at",
     "next_attempt_at",
@@ -105,6 +108,13 @@ class WorkRowAdmin(admin.ModelAdmin):
     @admin.display(description="last error")
     def short_error(self, obj: Any) -> str:
         return short_error(obj)
+
+    @admin.display(description="waiting for Whop", ordering="waiting_since")
+    def waiting_for_whop(self, obj: Any) -> str:
+        if obj.waiting_since is None:
+            return "–"
+        since = timezone.localtime(obj.waiting_since)
+        return f"since {since:%Y-%m-%d %H:%M} ({timesince(since)})"
 
     def retry_rows(self, request: HttpRequest, rows: Iterable[DmChannel | WhopUserLink]) -> None:
         """``services.retry`` for each row, then one message saying where each one stands."""
@@ -226,6 +236,7 @@ class DmChannelAdmin(WorkRowAdmin):
         "whop_channel_id",
         "attempts",
         "failures",
+        "waiting_for_whop",
         "short_error",
         "next_attempt_at",
         "host_link",
@@ -239,7 +250,19 @@ class DmChannelAdmin(WorkRowAdmin):
     actions = ("retry_now", "reconcile_with_whop", "delete_here_and_on_whop")
     delete_confirmation_template = "admin/dm_bridge/dmchannel/delete_confirmation.html"
     fieldsets = (
-        (None, {"fields": ("key", "company_id", "custom_name", "status_badge", "host_link")}),
+        (
+            None,
+            {
+                "fields": (
+                    "key",
+                    "company_id",
+                    "custom_name",
+                    "status_badge",
+                    "host_link",
+                    "requester",
+                )
+            },
+        ),
         (
             "On Whop",
             {
@@ -261,6 +284,7 @@ class DmChannelAdmin(WorkRowAdmin):
         "company_id",
         "status_badge",
         "host_link",
+        "requester",
         "whop_channel_id",
         "whop_name",
         "needs_reconcile",
@@ -441,6 +465,7 @@ class WhopUserLinkAdmin(WorkRowAdmin):
         "status_badge",
         "attempts",
         "failures",
+        "waiting_for_whop",
         "short_error",
         "linked_at",
     )
@@ -589,6 +614,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
         "valid",
         "whop_channel_id",
         "received_at",
+        "repeats",
     )
     list_filter = ("status", "event_type", "valid")
     search_fields = ("webhook_id", "whop_channel_id")
@@ -605,6 +631,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
         "received_at",
         "processed_at",
         "attempts",
+        "repeats",
         "pretty_headers",
         "pretty_body",
     )

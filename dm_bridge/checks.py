@@ -8,7 +8,8 @@ E002       ``COMPANY_ID`` is empty.
 E003       ``USER_ADAPTER`` or ``POLICY`` is not an importable dotted path.
 E004       ``TASKS_ENABLED`` but no Celery broker (``CELERY_BROKER_URL``) or Celery not installed.
 E005       A numeric setting is out of range (``MAX_MEMBERS``, ``TOKEN_LIFETIME``,
-           ``RATE_LIMIT_SAFETY``).
+           ``RATE_LIMIT_SAFETY``, ``RETRY_HORIZON``, ``BACKLOG_THRESHOLD``).
+E006       ``SWEEP_QUEUE`` or ``BACKLOG_QUEUE`` is not a string (a Celery queue name, or "").
 W001       ``BASE_URL`` is not a whop.com URL while ``DEBUG`` is off (the emulator in production?).
 W002       ``ELEMENTS_URL`` is not on ``*.whop.com`` while ``DEBUG`` is off.
 W003       ``REDIS_URL`` is empty while ``TASKS_ENABLED``: the rate limiter is per process.
@@ -38,6 +39,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     return [
         *_check_credentials(),
         *_check_user_adapter(),
+        *_check_queues(),
         *_check_urls(),
         *_check_tasks(),
         *_check_numbers(),
@@ -218,14 +220,31 @@ NUMERIC_RANGES: tuple[tuple[str, float, float, bool, str], ...] = (
         False,
         "a number greater than 0 and at most 1 (the share of Whop's rate limit to use, e.g. 0.98)",
     ),
+    (
+        "RETRY_HORIZON",
+        0,
+        30 * 86_400,
+        False,
+        "a number of seconds greater than 0 and at most 30 days (how long Whop being "
+        "unavailable is retried, e.g. 172800 for 48 h)",
+    ),
+    (
+        "BACKLOG_THRESHOLD",
+        0,
+        1_000_000,
+        True,
+        "an integer of at least 0 (channels one requester may have waiting before the rest go "
+        "to BACKLOG_QUEUE; 0 turns this off)",
+    ),
 )
+FRACTIONAL = {"RATE_LIMIT_SAFETY", "RETRY_HORIZON"}
 
 
 def _check_numbers() -> list[CheckMessage]:
     messages: list[CheckMessage] = []
     for name, low, high, low_allowed, meaning in NUMERIC_RANGES:
         value = dm_bridge_settings.raw(name)
-        if _in_range(value, low, high, low_allowed, integer=(name != "RATE_LIMIT_SAFETY")):
+        if _in_range(value, low, high, low_allowed, integer=(name not in FRACTIONAL)):
             continue
         messages.append(
             Error(
@@ -235,6 +254,19 @@ def _check_numbers() -> list[CheckMessage]:
             )
         )
     return messages
+
+
+def _check_queues() -> list[CheckMessage]:
+    return [
+        Error(
+            f"DM_BRIDGE[{name!r}] is {value!r}; it must be a Celery queue name (a string).",
+            hint=f"Set DM_BRIDGE[{name!r}] to a queue your workers consume (celery worker -Q …), "
+            "or to '' for Celery's default routing.",
+            id="dm_bridge.E006",
+        )
+        for name in ("SWEEP_QUEUE", "BACKLOG_QUEUE")
+        if not isinstance(value := dm_bridge_settings.raw(name), str)
+    ]
 
 
 def _in_range(value: Any, low: float, high: float, low_allowed: bool, *, integer: bool) -> bool:

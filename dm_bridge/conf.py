@@ -36,11 +36,19 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_URL": "",  # shared limiter; empty -> a per-process limiter (single worker only)
     # Task layer.
     "TASKS_ENABLED": True,  # False: work runs inline in the request (tests, tiny sites)
-    "MAX_ATTEMPTS": 8,
-    "RETRY_BACKOFF_BASE": 2.0,  # seconds; doubled each attempt, with full jitter
+    # Whop unavailable (no answer, 408, 429, 5xx): retried until this long after the streak's
+    # first failure (``waiting_since``), then the row fails. Permanent errors fail at once.
+    "RETRY_HORIZON": 172_800.0,  # seconds (48 h): outlives a day-long Whop outage
+    "MAX_ATTEMPTS": 8,  # a retryable *refusal* (409 Conflict) this many times in a row fails
+    "RETRY_BACKOFF_BASE": 2.0,  # seconds; doubled each attempt, with jitter
     "RETRY_BACKOFF_MAX": 600.0,
     "LEASE_SECONDS": 90,  # a worker's claim on a row; a dead worker's claim expires after this
     "SWEEP_INTERVAL": 30,  # seconds between sweeper runs (Celery beat)
+    "SWEEP_QUEUE": "dm_bridge_sweep",  # Celery queue of the sweeper ("" = Celery's default)
+    # Fairness: a requester's channels beyond this many waiting to be created are driven from
+    # BACKLOG_QUEUE, so one user's flood cannot starve everyone else's DMs (0 = off).
+    "BACKLOG_THRESHOLD": 3,
+    "BACKLOG_QUEUE": "dm_bridge_backlog",  # also bulk user provisioning ("" = Celery's default)
     # Domain.
     "MAX_MEMBERS": 50,
     "MAX_KEY_LENGTH": 200,

@@ -7,6 +7,8 @@ to try next, and a lease so only one worker works on a row at a time.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
@@ -21,8 +23,16 @@ class WorkState(models.Model):
         default=0, help_text="Whop write attempts made so far (all time)."
     )
     failures = models.PositiveIntegerField(
-        default=0,
-        help_text="Failures in a row; reset on success. Work stops at DM_BRIDGE['MAX_ATTEMPTS'].",
+        default=0, help_text="Failures in a row; reset on success."
+    )
+    waiting_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        verbose_name="waiting for Whop since",
+        help_text=(
+            "First failure of the current streak; cleared on success. Whop being unavailable "
+            "is retried until DM_BRIDGE['RETRY_HORIZON'] after this."
+        ),
     )
     last_error = models.TextField(
         blank=True, help_text="Why the last attempt failed, in plain words."
@@ -43,6 +53,12 @@ class WorkState(models.Model):
 
     class Meta:
         abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # A streak ends when its failure count is reset, whichever code path reset it.
+        if not self.failures:
+            self.waiting_since = None
+        super().save(*args, **kwargs)
 
     @property
     def is_leased(self) -> bool:
@@ -119,6 +135,15 @@ class DmChannel(WorkState):
     )
     host_object_id = models.CharField(max_length=64, blank=True)
     host = GenericForeignKey("host_content_type", "host_object_id")
+    # Whose request opened it: the work queue keeps one requester's flood from starving others.
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Who asked for this DM (open_dm's requester, default its first member).",
+    )
 
     class Meta:
         verbose_name = "DM channel"
@@ -128,7 +153,10 @@ class DmChannel(WorkState):
                 fields=["company_id", "key"], name="dm_bridge_channel_key_per_company"
             )
         ]
-        indexes = [models.Index(fields=["status", "next_attempt_at"], name="dm_bridge_channel_due")]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="dm_bridge_channel_due"),
+            models.Index(fields=["requester", "status"], name="dm_bridge_channel_requester"),
+        ]
 
     def __str__(self) -> str:
         return self.custom_name or self.key
@@ -246,6 +274,9 @@ class WebhookEvent(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(
         default=0, help_text="Times processing ran (deliveries and reprocessing)."
+    )
+    repeats = models.PositiveIntegerField(
+        default=1, help_text="Unverified requests with this error within a minute, counted here."
     )
 
     class Meta:

@@ -4,7 +4,7 @@ talks to Whop on behalf of a use case.
 Two halves:
 
 * **Requests** (``open_dm``, ``add_member``, ``remove_member``, ``set_members``,
-  ``rename_channel``, ``delete_channel``, ``post_message``, ``retry``): validate, write the
+  ``rename_channel``, ``delete_channel``, ``reopen_dm``, ``post_message``, ``retry``): validate, write the
   desired state in one transaction, and enqueue the work on commit. They never call Whop, so
   a web request stays fast and nothing is half-written when Whop is down.
 * **Work** (``drive_channel``, ``drive_user_link``, ``ensure_whop_user``, ``reconcile_channel``,
@@ -32,13 +32,14 @@ import random
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any, TypeVar
 
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, models, transaction
-from django.db.models import Q
+from django.db.models import Q, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from whop_sdk.types import Account, DmMemberListItem
 
@@ -81,13 +82,18 @@ def open_dm(
     host: models.Model | None = None,
     context_message: str = "",
     context_key: str = "",
+    requester: Any | None = None,
 ) -> DmChannel:
     """Get or create the DM channel for ``key`` (e.g. ``"shop:12/buyer:34"``) with ``users``.
 
     Idempotent: any number of concurrent calls with the same key return the same row and
     cause one Whop channel. ``users`` only seeds a *new* channel; use ``set_members`` to change
     an existing one. ``context_message`` is posted once per ``context_key`` (default: a hash of
-    the message), also for an existing channel.
+    the message), also for an existing channel. A channel that had failed is tried afresh.
+
+    ``requester`` (default: the first of ``users``) is whose request this is: once they have
+    more than ``BACKLOG_THRESHOLD`` channels waiting to be created, the rest wait on
+    ``BACKLOG_QUEUE`` so other users' DMs are not stuck behind them.
 
     Raises ``InvalidDmRequest`` (bad key/name/users), ``MemberLimitExceeded``,
     ``ChannelDeletedError`` (the key's channel was deleted) before writing anything.
@@ -96,13 +102,19 @@ def open_dm(
     custom_name = _clean_name(custom_name)
     members = _clean_users(users)
     company = _company(company_id)
+    if requester is not None:
+        _require_saved_user(requester)
     if len(members) > _max_members():
         raise MemberLimitExceeded(
             f"A DM can have at most {_max_members()} members; {len(members)} were given."
         )
 
     with transaction.atomic():
-        defaults: dict[str, Any] = {"custom_name": custom_name, "next_attempt_at": timezone.now()}
+        defaults: dict[str, Any] = {
+            "custom_name": custom_name,
+            "next_attempt_at": timezone.now(),
+            "requester": requester or members[0],
+        }
         if host is not None:
             defaults["host_content_type"] = ContentType.objects.get_for_model(host)
             defaults["host_object_id"] = str(host.pk)
@@ -123,6 +135,8 @@ def open_dm(
                 "dm channel %s opened for key %r with %d members", channel.pk, key, len(members)
             )
             _enqueue_channel(channel.pk)
+        elif channel.status == DmChannel.Status.FAILED:
+            _revive_channel(channel)  # the user asked again: a failure is never final for them
         if context_message:
             post_message(channel, context_message, dedupe_key=context_key)
     return channel
@@ -134,6 +148,11 @@ def add_member(channel: DmChannel, user: Any) -> DmMember:
     with transaction.atomic():
         channel = _lock_live_channel(channel)
         member = DmMember.objects.filter(channel=channel, user=user).first()
+        if member and member.status == DmMember.Status.FAILED:
+            _restart(DmMember.objects.filter(pk=member.pk), status=DmMember.Status.PENDING)
+            member.refresh_from_db()
+            _mark_due(channel)
+            return member
         if member and member.status in CURRENT_MEMBER:
             return member
         if channel.members.filter(status__in=CURRENT_MEMBER).count() >= _max_members():
@@ -235,6 +254,57 @@ def delete_channel(channel: DmChannel) -> DmChannel:
     return channel
 
 
+def reopen_dm(channel: DmChannel, members: Iterable[Any] | None = None) -> DmChannel:
+    """Give the row a Whop DM of its own, with ``members`` (default: its current members);
+    the old Whop DM is left as it is on Whop (not deleted: its members keep its history).
+
+    For a row that resolved to a Whop DM another row also uses (Whop keeps one DM per member
+    set): pass a member set only this row has (e.g. with an identity of its own). Whop returns
+    the existing DM for an unchanged member set, so reopening cannot split two rows with the
+    same members. Members change in the same transaction as the reopening, so a new member
+    never joins the old DM. The row's outbox messages (sent or not) are posted again in the
+    new DM; its key stays the same.
+    """
+    with transaction.atomic():
+        if members is not None:
+            set_members(channel, members)
+        channel = _lock_live_channel(channel)
+        old = channel.whop_channel_id
+        _restart(
+            channel.members.filter(status__in=CURRENT_MEMBER),
+            status=DmMember.Status.PENDING,
+            whop_member_id="",
+            attempts=0,
+            last_error="",
+        )
+        channel.members.filter(status=DmMember.Status.REMOVING).update(
+            status=DmMember.Status.REMOVED, removed_at=timezone.now()
+        )
+        _restart(
+            channel.outbox.all(),
+            status=DmOutboxMessage.Status.PENDING,
+            whop_message_id="",
+            attempts=0,
+            last_error="",
+        )
+        channel.whop_channel_id, channel.whop_name = "", ""
+        channel.status, channel.activated_at = DmChannel.Status.PENDING, None
+        channel.needs_reconcile = False
+        channel.save(
+            update_fields=[
+                "whop_channel_id",
+                "whop_name",
+                "status",
+                "activated_at",
+                "needs_reconcile",
+                "updated_at",
+            ]
+        )
+        _mark_due(channel)
+    logger.info("dm channel %s leaves Whop DM %s for a DM of its own", channel.pk, old or "-")
+    return channel
+
+
 def post_message(channel: DmChannel, content: str, *, dedupe_key: str = "") -> DmOutboxMessage:
     """Post ``content`` (Markdown) into the channel as the app, once per ``dedupe_key``."""
     content = (content or "").strip()
@@ -250,7 +320,14 @@ def post_message(channel: DmChannel, content: str, *, dedupe_key: str = "") -> D
         message, created = DmOutboxMessage.objects.get_or_create(
             channel=channel, dedupe_key=dedupe_key, defaults={"content": content}
         )
-        if created:
+        revived = message.status == DmOutboxMessage.Status.FAILED
+        if revived:
+            _restart(
+                DmOutboxMessage.objects.filter(pk=message.pk),
+                status=DmOutboxMessage.Status.PENDING,
+            )
+            message.refresh_from_db()
+        if created or revived:
             _mark_due(channel)
     return message
 
@@ -267,8 +344,10 @@ def enqueue_user_sync(users: Iterable[Any]) -> int:
             link, _ = WhopUserLink.objects.get_or_create(user=user)
             if link.status == WhopUserLink.Status.ACTIVE:
                 continue
-            WhopUserLink.objects.filter(pk=link.pk).update(
-                status=WhopUserLink.Status.PENDING, next_attempt_at=timezone.now(), failures=0
+            _restart(
+                WhopUserLink.objects.filter(pk=link.pk),
+                status=WhopUserLink.Status.PENDING,
+                next_attempt_at=timezone.now(),
             )
             _enqueue_user_link(link.pk)
             queued += 1
@@ -280,27 +359,16 @@ def retry(row: DmChannel | WhopUserLink) -> None:
     with transaction.atomic():
         row = type(row).objects.select_for_update().get(pk=row.pk)
         if isinstance(row, DmChannel):
-            if row.status == DmChannel.Status.FAILED:
-                row.status = (
-                    DmChannel.Status.ACTIVE if row.whop_channel_id else DmChannel.Status.PENDING
-                )
-            row.members.filter(status=DmMember.Status.FAILED).update(
-                status=DmMember.Status.PENDING, failures=0, next_attempt_at=None
-            )
-            row.outbox.filter(status=DmOutboxMessage.Status.FAILED).update(
-                status=DmOutboxMessage.Status.PENDING, failures=0
-            )
-        elif row.status == WhopUserLink.Status.ACTIVE:
+            _revive_channel(row)
+            return
+        if row.status == WhopUserLink.Status.ACTIVE:
             return  # already linked: nothing to retry
-        else:
-            row.status = WhopUserLink.Status.PENDING
-        row.failures = 0
-        row.next_attempt_at = timezone.now()
-        row.save()
-        if isinstance(row, DmChannel):
-            _enqueue_channel(row.pk)
-        else:
-            _enqueue_user_link(row.pk)
+        _restart(
+            WhopUserLink.objects.filter(pk=row.pk),
+            status=WhopUserLink.Status.PENDING,
+            next_attempt_at=timezone.now(),
+        )
+        _enqueue_user_link(row.pk)
 
 
 # ==============================================================================================
@@ -327,7 +395,13 @@ def drive_channel(channel_pk: int) -> str:
             # Done and released in one statement, unless new work arrived meanwhile.
             done = DmChannel.objects.filter(
                 pk=channel.pk, next_attempt_at__lte=run_started, lease_token=token
-            ).update(next_attempt_at=None, failures=0, lease_until=None, lease_token="")
+            ).update(
+                next_attempt_at=None,
+                failures=0,
+                waiting_since=None,
+                lease_until=None,
+                lease_token="",
+            )
             if done:
                 token = ""
                 return "done"
@@ -417,7 +491,8 @@ def ensure_whop_user(user: Any) -> WhopUserLink:
         _fail_row(link, str(exc))
         raise
     except WhopError as exc:
-        if exc.retryable and link.failures + 1 < _max_attempts():
+        reason = _give_up_reason(link, exc)  # the same horizon as channels
+        if reason is None:
             _reschedule(
                 link,
                 _retry_delay(link.failures + 1, exc),
@@ -425,7 +500,7 @@ def ensure_whop_user(user: Any) -> WhopUserLink:
                 error=describe_error(exc),
             )
         else:
-            _fail_row(link, describe_error(exc))
+            _fail_row(link, reason)
         raise
     finally:
         _release(link, token)
@@ -509,16 +584,19 @@ def describe_error(exc: BaseException) -> str:
             return f"Whop does not know this object: {said}."
         if status in (400, 422):
             return f"Whop refused the request as invalid: {said}."
+        # What happened only: whether it is retried shows in status and "waiting for Whop since".
+        if status == 408:
+            return f"Whop timed out waiting for the request ({said})."
+        if status == 409:
+            return f"Whop reported a conflict with the object's current state: {said}."
         if status == 429:
-            return (
-                f"Rate limited by Whop; waiting {exc.retry_after or 1:.0f}s before the next call."
-            )
+            return f"Rate limited by Whop (asked to wait {exc.retry_after or 1:.0f}s)."
         if status and status >= 500:
-            return f"Whop had a server error ({status}: {said}); retrying with backoff."
+            return f"Whop had a server error ({status}: {said})."
         if exc.ambiguous:
             return (
                 f"Whop did not answer in time ({said}); the call may have gone through, "
-                "so dm_bridge checks Whop before trying again."
+                "so a retry first looks for its result on Whop."
             )
         return f"Could not reach Whop: {said}."
     return str(exc)
@@ -986,7 +1064,35 @@ def intent_key(operation: str, row: WorkState, *parts: Any) -> str:
 
 
 def _mark_due(channel: DmChannel) -> None:
+    if channel.status == DmChannel.Status.FAILED:
+        _revive_channel(channel)  # new work for a failed channel is a new request for it
+        return
     DmChannel.objects.filter(pk=channel.pk).update(next_attempt_at=timezone.now())
+    _enqueue_channel(channel.pk)
+
+
+def _restart(rows: models.QuerySet[Any], **changes: Any) -> None:
+    """A fresh start: no failure streak held against the rows any more."""
+    rows.update(failures=0, waiting_since=None, **changes)
+
+
+def _revive_channel(channel: DmChannel) -> None:
+    """Start a channel afresh with its failed members and messages (a new request for it, or
+    "Retry now"); a worker picks it up on commit."""
+    if channel.status == DmChannel.Status.FAILED:
+        channel.status = (
+            DmChannel.Status.ACTIVE if channel.whop_channel_id else DmChannel.Status.PENDING
+        )
+    channel.failures, channel.waiting_since, channel.next_attempt_at = 0, None, timezone.now()
+    _restart(
+        DmChannel.objects.filter(pk=channel.pk),
+        status=channel.status,
+        next_attempt_at=channel.next_attempt_at,
+    )
+    failed_members = channel.members.filter(status=DmMember.Status.FAILED)
+    _restart(failed_members, status=DmMember.Status.PENDING)
+    failed_messages = channel.outbox.filter(status=DmOutboxMessage.Status.FAILED)
+    _restart(failed_messages, status=DmOutboxMessage.Status.PENDING)
     _enqueue_channel(channel.pk)
 
 
@@ -996,7 +1102,8 @@ def _retry_delay(failures: int, exc: BaseException) -> float:
         return float(retry_after) + random.uniform(0, 0.25)
     cap = min(
         float(dm_bridge_settings.RETRY_BACKOFF_MAX),
-        float(dm_bridge_settings.RETRY_BACKOFF_BASE) * 2 ** (failures - 1),
+        # The exponent is capped too: a day-long streak must not overflow a float.
+        float(dm_bridge_settings.RETRY_BACKOFF_BASE) * 2 ** min(failures - 1, 40),
     )
     return max(0.5, random.uniform(cap / 2, cap))  # "equal jitter": spread out, never zero
 
@@ -1006,7 +1113,9 @@ def _reschedule(row: WorkState, delay: float, *, count_failure: bool, error: str
     updates: dict[str, Any] = {"next_attempt_at": now + timedelta(seconds=delay)}
     if count_failure:
         row.failures += 1
+        row.waiting_since = row.waiting_since or now
         updates["failures"] = row.failures
+        updates["waiting_since"] = Coalesce("waiting_since", Value(now))  # the streak's start
     if error:
         updates.update(last_error=error, last_error_at=now)
     type(row).objects.filter(pk=row.pk).update(**updates)
@@ -1016,25 +1125,53 @@ def _reschedule(row: WorkState, delay: float, *, count_failure: bool, error: str
         _send_task("drive_user_link", row.pk, countdown=delay)
 
 
-def _record_whop_failure(channel: DmChannel, exc: WhopError) -> str:
+def _is_refusal(exc: WhopError) -> bool:
+    """Whop answered and said no (409 Conflict), rather than being unavailable (no answer,
+    408, 429, 5xx): retryable by the table, but it may never clear by itself."""
+    return exc.status is not None and exc.status < 500 and exc.status not in (408, 429)
+
+
+def _give_up_reason(row: WorkState, exc: WhopError) -> str | None:
+    """Why the row stops after this failure, or None to retry it: a permanent error at once,
+    a retryable refusal after MAX_ATTEMPTS in a row, Whop being unavailable only once the
+    streak is older than RETRY_HORIZON."""
     reason = describe_error(exc)
+    if not exc.retryable:
+        return reason
+    failures = row.failures + 1
+    if _is_refusal(exc):
+        if failures < _max_attempts():
+            return None
+        return f"Gave up after Whop refused it {failures} times in a row. Last: {reason}"
+    now = timezone.now()
+    since = row.waiting_since or now
+    horizon = float(dm_bridge_settings.RETRY_HORIZON)
+    if (now - since).total_seconds() < horizon:
+        return None
+    span = f"{horizon / 3600:g} h" if horizon >= 3600 else f"{horizon:g} s"
+    return (
+        f"Gave up: Whop has been failing for it since {since.astimezone(UTC):%Y-%m-%d %H:%M:%S} "
+        f"UTC, longer than DM_BRIDGE['RETRY_HORIZON'] ({span}). Last: {reason}"
+    )
+
+
+def _record_whop_failure(channel: DmChannel, exc: WhopError) -> str:
     channel.refresh_from_db()
     if not exc.ambiguous and not channel.whop_channel_id:
         # Whop answered with an error, so the create did not happen: nothing to look for.
         DmChannel.objects.filter(pk=channel.pk).update(needs_reconcile=False)
     elif exc.ambiguous and channel.whop_channel_id:
         DmChannel.objects.filter(pk=channel.pk).update(needs_reconcile=True)
-    if exc.retryable and channel.failures + 1 < _max_attempts():
-        delay = _retry_delay(channel.failures + 1, exc)
-        logger.warning(
-            "dm channel %s: %s (retry %d in %.1fs)", channel.pk, exc, channel.failures + 1, delay
-        )
-        _reschedule(channel, delay, count_failure=True, error=reason)
-        return "retrying"
-    if exc.retryable:
-        reason = f"Gave up after {channel.failures + 1} failures in a row. Last: {reason}"
-    _fail_channel(channel, reason)
-    return "failed"
+    reason = _give_up_reason(channel, exc)
+    if reason is not None:
+        _fail_channel(channel, reason)
+        return "failed"
+    delay = _retry_delay(channel.failures + 1, exc)
+    logger.warning(
+        "dm channel %s: %s (retry %d in %.1fs)", channel.pk, exc, channel.failures + 1, delay
+    )
+    _reschedule(channel, delay, count_failure=True, error=describe_error(exc))
+    return "retrying"
 
 
 def _fail_channel(channel: DmChannel, reason: str) -> None:
@@ -1082,11 +1219,33 @@ def _send_task(name: str, pk: int, countdown: float | None = None) -> None:
     from . import tasks
 
     try:
-        getattr(tasks, name).apply_async((pk,), countdown=countdown)
+        queue = _queue_for(name, pk)
+        options = {"queue": queue} if queue else {}
+        getattr(tasks, name).apply_async((pk,), countdown=countdown, **options)
     except Exception:  # the broker being down must never fail the caller
         logger.warning(
             "could not enqueue %s(%s); the sweeper will pick it up", name, pk, exc_info=True
         )
+
+
+def _queue_for(name: str, pk: int) -> str | None:
+    """BACKLOG_QUEUE for bulk provisioning and for a requester's channels beyond
+    BACKLOG_THRESHOLD waiting to be created; None (the host's Celery routing) otherwise.
+
+    Workers take from their queues in turn, so a flood there waits while everyone else's
+    work keeps flowing through the default queue.
+    """
+    queue = dm_bridge_settings.BACKLOG_QUEUE
+    threshold = int(dm_bridge_settings.BACKLOG_THRESHOLD)
+    if not queue or name == "drive_user_link":
+        return queue or None
+    if not threshold:
+        return None
+    requester = DmChannel.objects.filter(pk=pk).values("requester_id")[:1]
+    waiting = DmChannel.objects.filter(
+        requester_id=Subquery(requester), status=DmChannel.Status.PENDING
+    ).count()
+    return queue if waiting > threshold else None
 
 
 def _send_on_commit(signal: Any, sender: type, **kwargs: Any) -> None:
@@ -1183,6 +1342,7 @@ __all__: Sequence[str] = [
     "post_message",
     "reconcile_channel",
     "remove_member",
+    "reopen_dm",
     "rename_channel",
     "retry",
     "set_members",

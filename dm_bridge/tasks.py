@@ -8,10 +8,12 @@ lives in ``services`` (it reschedules with backoff or Retry-After), not in Celer
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
 
 from . import services
+from .conf import dm_bridge_settings
 
 logger = logging.getLogger("dm_bridge")
 
@@ -28,6 +30,16 @@ def drive_user_link(link_pk: int) -> str:
     return services.drive_user_link(link_pk)
 
 
-@shared_task(name="dm_bridge.sweep", ignore_result=True)
+class SweepTask(Task):
+    """Sent to ``DM_BRIDGE['SWEEP_QUEUE']`` (read when sent, e.g. by beat), so the sweeper is
+    never stuck behind a backlog of channel work in the default queue."""
+
+    def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+        if queue := dm_bridge_settings.SWEEP_QUEUE:
+            options.setdefault("queue", queue)
+        return super().apply_async(args, kwargs, **options)
+
+
+@shared_task(name="dm_bridge.sweep", base=SweepTask, ignore_result=True)
 def sweep() -> dict[str, int]:
     return services.sweep()

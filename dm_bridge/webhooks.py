@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pydantic
@@ -41,6 +41,9 @@ logger = logging.getLogger("dm_bridge")
 
 MAX_BODY_BYTES = 1024 * 1024
 STORED_BODY_BYTES = 64 * 1024
+STORED_REJECTED_BYTES = 512  # of a request that failed verification: enough to recognise it
+REJECTION_WINDOW = timedelta(minutes=1)
+MAX_REJECTED_ROWS = 1000
 MAX_WEBHOOK_ID = WebhookEvent._meta.get_field("webhook_id").max_length or 128
 STORED_HEADERS = ("content-type", "user-agent")
 SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
@@ -75,18 +78,11 @@ def receive_webhook(request: HttpRequest) -> JsonResponse:
     if reason is None and len(headers["webhook-id"]) > MAX_WEBHOOK_ID:
         reason = "webhook-id is too long"
     if reason is not None:
-        # Stored without its webhook ID: a forged request must never block the real delivery.
-        WebhookEvent.objects.create(
-            headers=headers,
-            body=_stored_body(body),
-            valid=False,
-            status=WebhookEvent.Status.INVALID,
-            error=reason,
-        )
+        _record_rejection(headers, body, reason)
         logger.warning("webhook %.100r rejected: %s", headers.get("webhook-id"), reason)
         return _error(reason, 400)
 
-    text = body.decode()
+    text = _storable(body.decode("utf-8", errors="replace"))
     event = _record_delivery(headers["webhook-id"], headers, text)
     if event is None or not _process(event, text, unless_done=True):
         logger.info("webhook %s is a duplicate", headers["webhook-id"])
@@ -125,8 +121,52 @@ def _stored_headers(request: HttpRequest) -> dict[str, str]:
     }
 
 
-def _stored_body(body: bytes) -> str:
-    return body[:STORED_BODY_BYTES].decode("utf-8", errors="replace")
+def _storable(text: str) -> str:
+    """Text every database stores: PostgreSQL refuses NUL characters in text columns."""
+    return text.replace("\x00", "\ufffd")
+
+
+def _stored_body(body: bytes, limit: int = STORED_BODY_BYTES) -> str:
+    return _storable(body[:limit].decode("utf-8", errors="replace"))
+
+
+def _record_rejection(headers: dict[str, str], body: bytes, reason: str) -> None:
+    """Keep what diagnoses a rejected request, bounded whatever a flood of them sends.
+
+    Stored without its webhook ID (a forged request must never block the real delivery) and
+    with only a short body prefix. Rejections for the same reason within
+    ``REJECTION_WINDOW`` are counted on one row instead of adding rows, and at most
+    ``MAX_REJECTED_ROWS`` such rows are kept.
+    """
+    # Only the headers that identify a delivery; a flood must not choose what is kept.
+    headers = {
+        name: _storable(value)[:500]
+        for name, value in headers.items()
+        if name in SIGNATURE_HEADERS or name in STORED_HEADERS
+    }
+    reason = _storable(reason)[:300]
+    since = timezone.now() - REJECTION_WINDOW
+    with transaction.atomic():
+        recent = (
+            WebhookEvent.objects.select_for_update()
+            .filter(valid=False, error=reason, received_at__gte=since)
+            .order_by("-received_at")
+            .first()
+        )
+        if recent is not None:
+            WebhookEvent.objects.filter(pk=recent.pk).update(
+                repeats=F("repeats") + 1, headers=headers, body=_stored_body(body, 512)
+            )
+            return
+        WebhookEvent.objects.create(
+            headers=headers,
+            body=_stored_body(body, STORED_REJECTED_BYTES),
+            valid=False,
+            status=WebhookEvent.Status.INVALID,
+            error=reason,
+        )
+    keep = WebhookEvent.objects.filter(valid=False).order_by("-received_at")[:MAX_REJECTED_ROWS]
+    WebhookEvent.objects.filter(valid=False).exclude(pk__in=keep.values("pk")).delete()
 
 
 def _verification_failure(body: bytes, headers: dict[str, str], secrets: list[str]) -> str | None:
@@ -138,7 +178,7 @@ def _verification_failure(body: bytes, headers: dict[str, str], secrets: list[st
             unwrap(body, headers=signed, key=secret)  # the SDK's own check (HMAC key = secret)
         except WebhookVerificationError as exc:
             reason = str(exc)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None  # verified, but not a JSON object: processing records why
         else:
             return None
@@ -153,11 +193,11 @@ def _record_delivery(webhook_id: str, headers: dict[str, str], text: str) -> Web
         with transaction.atomic():
             return WebhookEvent.objects.create(
                 webhook_id=webhook_id,
-                event_type=str(envelope.get("type") or "")[:100],
+                event_type=_storable(str(envelope.get("type") or ""))[:100],
                 headers=headers,
                 body=_stored_body(text.encode()),
                 valid=True,
-                whop_channel_id=_loose_channel_id(data)[:64],
+                whop_channel_id=_storable(_loose_channel_id(data))[:64],
             )
     except IntegrityError:
         event = WebhookEvent.objects.get(webhook_id=webhook_id)
@@ -173,7 +213,7 @@ def _loose_channel_id(data: dict[str, Any]) -> str:
 def _loose_envelope(text: str) -> dict[str, Any]:
     try:
         envelope = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return envelope if isinstance(envelope, dict) else {}
 
@@ -227,6 +267,8 @@ def _process(event: WebhookEvent, text: str, *, unless_done: bool) -> bool:
 def _strict_envelope(text: str) -> dict[str, Any]:
     try:
         envelope = json.loads(text)
+    except RecursionError:
+        raise MalformedWebhookEvent("The body's JSON is nested too deeply.") from None
     except ValueError:
         raise MalformedWebhookEvent("The body is not JSON (or was cut at 64 KB).") from None
     if not isinstance(envelope, dict):
@@ -243,6 +285,9 @@ def _apply(envelope: dict[str, Any]) -> tuple[str, str]:
         payload = PAYLOAD_MODELS[str(envelope.get("type"))].model_validate(envelope)
     except pydantic.ValidationError as exc:
         raise MalformedWebhookEvent(_missing(exc)) from None
+    ids = (payload.data.channel.id, payload.data.message.user.id)
+    if any("\x00" in value for value in ids):
+        raise MalformedWebhookEvent("An ID in the event contains a NUL character.")
     if payload.data.channel.type != "direct_message":
         return WebhookEvent.Status.IGNORED, f"not a DM channel ({payload.data.channel.type})"
     return WebhookEvent.Status.PROCESSED, handler(payload)

@@ -3,7 +3,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from . import services
-from .models import Conversation, Listing, Shop, ShopStaff
+from .models import Conversation, Listing, Shop, ShopStaff, StaffInvitation
 
 
 class ShopStaffInline(admin.TabularInline):
@@ -18,6 +18,7 @@ class ShopAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug", "owner__username"]
     prepopulated_fields = {"slug": ["name"]}
     autocomplete_fields = ["owner"]
+    readonly_fields = ["identity"]
     inlines = [ShopStaffInline]
 
     @admin.display(description="staff")
@@ -32,6 +33,18 @@ class ShopAdmin(admin.ModelAdmin):
             self.message_user(
                 request, f"Members of {synced} conversation(s) brought in line with the team."
             )
+
+
+@admin.register(StaffInvitation)
+class StaffInvitationAdmin(admin.ModelAdmin):
+    list_display = ["recipient", "shop", "invited_by", "status", "invitee", "expires_at"]
+    list_filter = ["status"]
+    search_fields = ["recipient", "shop__name", "invitee__username"]
+    list_select_related = ["shop", "invited_by", "invitee"]
+    readonly_fields = [f.name for f in StaffInvitation._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # owners invite from the shop's staff page (the token is shown only once)
 
 
 @admin.register(Listing)

@@ -1,30 +1,19 @@
 from django import forms
-from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserCreationForm
+from django.core import validators
 
 from .models import Listing, Shop
-
-
-class SignUpForm(UserCreationForm):
-    email = forms.EmailField(
-        help_text="Used to give you a chat identity; never shown to other users."
-    )
-
-    class Meta(UserCreationForm.Meta):
-        model = get_user_model()
-        fields = ("username", "email")
-
-    def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip().lower()
-        if get_user_model().objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this email already exists.")
-        return email
+from .shop_names import normalize_name
 
 
 class ShopForm(forms.ModelForm):
+    """The model refuses a name that looks like another shop's (``Shop.clean``)."""
+
     class Meta:
         model = Shop
         fields = ("name", "description")
+
+    def clean_name(self) -> str:
+        return normalize_name(self.cleaned_data["name"])
 
 
 class ListingForm(forms.ModelForm):
@@ -34,8 +23,14 @@ class ListingForm(forms.ModelForm):
         widgets = {"price": forms.NumberInput(attrs={"min": "0", "step": "0.01"})}
 
 
-class StaffForm(forms.Form):
-    username = forms.CharField(max_length=150, label="Username of the person to add")
+class StaffInvitationForm(forms.Form):
+    recipient = forms.CharField(max_length=254, label="Username or email of the person to invite")
+
+    def clean_recipient(self) -> str:
+        recipient = self.cleaned_data["recipient"].strip()
+        if "@" in recipient:
+            validators.validate_email(recipient)
+        return recipient
 
 
 class SearchForm(forms.Form):

@@ -1,28 +1,54 @@
-"""Marketplace workflows: messaging a shop and keeping its DMs' members in step with its team.
+"""Marketplace workflows: messaging a shop, opening shops, and a shop's team (invitations,
+removals) kept in step with its DMs.
 
 dm_bridge is used only through its public API (``dm_bridge.services``); every DM change it
 makes is recorded here in one transaction and applied on Whop by its workers.
+
+Every DM of a shop holds the shop's own identity (``Shop.identity``) besides the buyer and the
+team. Whop keeps one DM per member set, so without it two shops of one owner would share a
+buyer's DM, and a staff change in one shop would reach the other's conversation.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
+import secrets
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
+from urllib.parse import quote, urlsplit
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from dm_bridge import services as dm
 from dm_bridge.conf import dm_bridge_settings
 from dm_bridge.exceptions import ChannelDeletedError, MemberLimitExceeded
 
-from .models import Conversation, Listing, Shop, ShopStaff
+from .models import Conversation, Listing, Shop, ShopStaff, StaffInvitation
 
 logger = logging.getLogger("marketplace")
+
+# Abuse limits (issue 10); override in settings.
+DEFAULT_NEW_CONVERSATIONS_PER_HOUR = 20
+DEFAULT_NEW_SHOPS_PER_DAY = 5
+DEFAULT_INVITATION_DAYS = 7
 
 
 class MarketplaceError(Exception):
     """Something the user asked for cannot be done; the message says why, for them."""
+
+
+class LimitReached(MarketplaceError):
+    """A per-user abuse limit; views answer 429 with the message."""
+
+
+# --- buyers ------------------------------------------------------------------------------------
 
 
 def message_seller(buyer: Any, listing: Listing, listing_url: str) -> Conversation:
@@ -32,17 +58,34 @@ def message_seller(buyer: Any, listing: Listing, listing_url: str) -> Conversati
     shop = listing.shop
     if shop.is_team_member(buyer):
         raise MarketplaceError("This is your own shop: buyers message it, you answer here.")
-    members = [buyer, *shop.team()]
+    members = [buyer, shop.ensure_identity(), *shop.team()]
     try:
         with transaction.atomic():
+            conversation = (
+                Conversation.objects.select_related("channel")
+                .filter(buyer=buyer, shop=shop)
+                .first()
+            )
+            if conversation is None:
+                _check_recent(
+                    buyer,
+                    Conversation.objects.filter(buyer=buyer),
+                    timedelta(hours=1),
+                    _setting(
+                        "MARKETPLACE_NEW_CONVERSATIONS_PER_HOUR", DEFAULT_NEW_CONVERSATIONS_PER_HOUR
+                    ),
+                    "You have started {n} new conversations in the last hour, the most we allow. "
+                    "Please try again later; your existing conversations still work.",
+                )
             channel = dm.open_dm(
-                Conversation.key_for(shop, buyer),
+                # The conversation's own key (rows from before keys were per shop × buyer keep theirs).
+                conversation.channel.key if conversation else Conversation.key_for(shop, buyer),
                 members,
                 custom_name=f"{shop.name} · {buyer.get_username()}"[:100],
-                context_message=f"About: {listing.title} — {listing_url}",
+                context_message=about_listing(listing, listing_url),
                 context_key=f"listing:{listing.pk}",
             )
-            conversation = _conversation_for(buyer, shop, channel)
+            conversation = conversation or _conversation_for(buyer, shop, channel)
             if conversation.listing_id != listing.pk:
                 conversation.listing = listing
                 conversation.save(update_fields=["listing", "updated_at"])
@@ -58,28 +101,145 @@ def message_seller(buyer: Any, listing: Listing, listing_url: str) -> Conversati
     return conversation
 
 
-def add_staff(shop: Shop, username: str) -> Any:
-    """Give ``username`` access to the shop and to all its conversations."""
-    user = (
-        get_user_model().objects.filter(username__iexact=username.strip(), is_active=True).first()
-    )
-    if user is None:
-        raise MarketplaceError(f"There is no user called {username.strip()!r}.")
-    if shop.is_team_member(user):
-        raise MarketplaceError(f"{user.get_username()} is already on the team.")
-    team_limit = _max_members() - 1  # every DM also holds the buyer
-    if len(shop.team()) + 1 > team_limit:
-        raise MarketplaceError(
-            f"A shop's team can have at most {team_limit} people: each conversation is a DM of "
-            f"at most {_max_members()} members, including the buyer."
-        )
+# Characters that start or end inline Markdown (emphasis, code, links, images, HTML, entities,
+# strikethrough, tables) or that Whop may turn into links and mentions (``:`` ``@``).
+_MARKDOWN_INLINE = re.compile(r"([\\`*_{}\[\]()<>!|~&:@#])")
+_SPACE = re.compile(r"\s+")
+
+
+def markdown_text(text: str) -> str:
+    """``text`` as literal Markdown on one line: nothing in it formats, links or mentions."""
+    return _MARKDOWN_INLINE.sub(r"\\\1", _SPACE.sub(" ", text).strip())
+
+
+def markdown_autolink(url: str) -> str:
+    """``<url>`` with every character that could end or break the autolink percent-encoded."""
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise ValueError(f"not a web link: {url!r}")
+    return "<" + quote(url, safe=":/?#@!$&'*+,;=%~") + ">"
+
+
+def about_listing(listing: Listing, listing_url: str) -> str:
+    return f"About: {markdown_text(listing.title)} — {markdown_autolink(listing_url)}"
+
+
+# --- sellers -----------------------------------------------------------------------------------
+
+
+def open_shop(owner: Any, shop: Shop) -> Shop:
+    """Save a new ``shop`` for ``owner`` within their daily limit. Raises ``LimitReached`` or
+    ``ShopNameTaken`` (a look-alike name created meanwhile)."""
     with transaction.atomic():
+        _check_recent(
+            owner,
+            Shop.objects.filter(owner=owner),
+            timedelta(days=1),
+            _setting("MARKETPLACE_NEW_SHOPS_PER_DAY", DEFAULT_NEW_SHOPS_PER_DAY),
+            "You have opened {n} shops in the last 24 hours, the most we allow. "
+            "Please try again tomorrow.",
+        )
+        shop.owner = owner
+        shop.save()
+    logger.info("user %s opened shop %s", owner.pk, shop.pk)
+    return shop
+
+
+def invite_staff(
+    shop: Shop, inviter: Any, recipient: str, accept_url: Callable[[str], str]
+) -> StaffInvitation:
+    """Invite a username or an email address to the shop's staff; nobody joins until they
+    accept. The row is made whether or not that account exists, so the owner learns nothing
+    about other people's accounts. ``accept_url(token)`` is the link mailed to an address."""
+    recipient = recipient.strip()
+    is_email = "@" in recipient
+    invitee = None
+    if not is_email:
+        invitee = (
+            get_user_model()
+            .objects.filter(username__iexact=recipient, is_active=True, shop_identity__isnull=True)
+            .first()
+        )
+        if invitee is not None and shop.is_team_member(invitee):
+            raise MarketplaceError(f"{invitee.get_username()} is already on the team.")
+    _check_team_room(shop)
+    now = timezone.now()
+    pending = shop.invitations.filter(
+        recipient__iexact=recipient, status=StaffInvitation.Status.PENDING, expires_at__gt=now
+    ).first()
+    if pending is not None:
+        return pending  # asking twice sends nothing new
+    token = secrets.token_urlsafe(32)
+    days = _setting("MARKETPLACE_INVITATION_DAYS", DEFAULT_INVITATION_DAYS)
+    invitation = StaffInvitation.objects.create(
+        shop=shop,
+        invited_by=inviter,
+        recipient=recipient,
+        email=recipient if is_email else "",
+        invitee=invitee,
+        token_hash=_token_hash(token),
+        expires_at=now + timedelta(days=days),
+    )
+    if is_email:
+        link = accept_url(token)
+        transaction.on_commit(
+            lambda: send_mail(
+                f"Join {shop.name}'s team on Marketplace",
+                f"{inviter.get_username()} invites you to answer buyers' messages for "
+                f"{shop.name}.\n\nAccept or decline (sign in first; valid {days} days):\n{link}\n\n"
+                "If you did not expect this, ignore this email.",
+                None,
+                [recipient],
+            ),
+            robust=True,  # a mail failure is logged; the invitation stays revocable
+        )
+    logger.info("shop %s invited %s", shop.pk, "an email address" if is_email else "a username")
+    return invitation
+
+
+def invitation_for_token(token: str) -> StaffInvitation | None:
+    return (
+        StaffInvitation.objects.select_related("shop", "invited_by")
+        .filter(token_hash=_token_hash(token))
+        .first()
+    )
+
+
+def pending_invitations_for(user: Any) -> Any:
+    return StaffInvitation.objects.select_related("shop", "invited_by").filter(
+        invitee=user, status=StaffInvitation.Status.PENDING, expires_at__gt=timezone.now()
+    )
+
+
+def accept_invitation(invitation: StaffInvitation, user: Any) -> Shop:
+    """Join the shop's team and all its conversations."""
+    with transaction.atomic():
+        invitation = _lock_open_invitation(invitation, user)
+        shop = Shop.objects.select_for_update().get(pk=invitation.shop_id)  # one join at a time
+        if shop.is_team_member(user):
+            raise MarketplaceError("You are already on this shop's team.")
+        _check_team_room(shop)
         ShopStaff.objects.create(shop=shop, user=user)
         for conversation in _live_conversations(shop):
             if conversation.buyer_id != user.pk:
                 dm.add_member(conversation.channel, user)
+        _respond(invitation, StaffInvitation.Status.ACCEPTED, user)
     logger.info("user %s joined shop %s", user.pk, shop.pk)
-    return user
+    return shop
+
+
+def decline_invitation(invitation: StaffInvitation, user: Any) -> None:
+    with transaction.atomic():
+        _respond(_lock_open_invitation(invitation, user), StaffInvitation.Status.DECLINED, user)
+
+
+def revoke_invitation(invitation: StaffInvitation) -> None:
+    with transaction.atomic():
+        invitation = StaffInvitation.objects.select_for_update().get(pk=invitation.pk)
+        if invitation.status != StaffInvitation.Status.PENDING:
+            raise MarketplaceError("That invitation was already answered or withdrawn.")
+        invitation.status = StaffInvitation.Status.REVOKED
+        invitation.responded_at = timezone.now()
+        invitation.save(update_fields=["status", "responded_at"])
 
 
 def remove_staff(shop: Shop, user: Any) -> None:
@@ -96,14 +256,76 @@ def remove_staff(shop: Shop, user: Any) -> None:
 
 
 def sync_shop_members(shop: Shop) -> int:
-    """Make every conversation's members exactly buyer + team (after edits in the admin)."""
-    team = shop.team()
+    """Make every conversation's members exactly buyer + shop identity + team (after edits in
+    the admin, and for conversations opened before shops had identities)."""
+    team = [shop.ensure_identity(), *shop.team()]
     count = 0
     with transaction.atomic():
         for conversation in _live_conversations(shop):
             dm.set_members(conversation.channel, [conversation.buyer, *team])
             count += 1
     return count
+
+
+def move_to_own_dm(conversation: Conversation, *, note: str = "") -> Conversation:
+    """Give ``conversation`` a fresh Whop DM with the current members (buyer, shop identity,
+    team), for one that shares its Whop DM with another conversation.
+
+    The shop identity makes the member set this conversation's own; ``dm.reopen_dm`` then
+    lets dm_bridge create the new DM. The old Whop DM stays on Whop untouched: only people
+    who were already in it (the buyer and the owner) can read its history.
+    """
+    shop, buyer = conversation.shop, conversation.buyer
+    with transaction.atomic():
+        channel = conversation.channel
+        old = channel.whop_channel_id
+        dm.reopen_dm(channel, [buyer, shop.ensure_identity(), *shop.team()])
+        if note:
+            dm.post_message(channel, note, dedupe_key="moved")
+    logger.info(
+        "conversation %s (channel %s) moved from Whop DM %s", conversation.pk, channel.pk, old
+    )
+    return conversation
+
+
+# --- internals ---------------------------------------------------------------------------------
+
+
+def _check_recent(user: Any, rows: Any, window: timedelta, limit: int, message: str) -> None:
+    """Refuse a new row when ``user`` made ``limit`` of ``rows`` within ``window``. Call inside
+    the transaction that creates the row: the user's row lock makes concurrent requests wait,
+    so a burst cannot all pass the count (SQLite: the write transaction serialises them)."""
+    list(get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk"))
+    if rows.filter(created_at__gte=timezone.now() - window).count() >= limit:
+        raise LimitReached(message.format(n=limit))
+
+
+def _check_team_room(shop: Shop) -> None:
+    team_limit = _max_members() - 2  # every DM also holds the buyer and the shop's identity
+    if len(shop.team()) + 1 > team_limit:
+        raise MarketplaceError(
+            f"A shop's team can have at most {team_limit} people: each conversation is a DM of "
+            f"at most {_max_members()} members, including the buyer and the shop itself."
+        )
+
+
+def _lock_open_invitation(invitation: StaffInvitation, user: Any) -> StaffInvitation:
+    invitation = StaffInvitation.objects.select_for_update().get(pk=invitation.pk)
+    # The same words whether it expired, was answered, or is someone else's.
+    if not invitation.is_open or invitation.invitee_id not in (None, user.pk):
+        raise MarketplaceError("This invitation is no longer valid.")
+    return invitation
+
+
+def _respond(invitation: StaffInvitation, status: str, user: Any) -> None:
+    invitation.status = status
+    invitation.invitee = user
+    invitation.responded_at = timezone.now()
+    invitation.save(update_fields=["status", "invitee", "responded_at"])
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _conversation_for(buyer: Any, shop: Shop, channel: Any) -> Conversation:
@@ -120,6 +342,10 @@ def _live_conversations(shop: Shop) -> Any:
         .exclude(channel__status="deleted")
         .order_by("pk")
     )
+
+
+def _setting(name: str, default: int) -> int:
+    return int(getattr(settings, name, default))
 
 
 def _max_members() -> int:

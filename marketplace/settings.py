@@ -128,10 +128,66 @@ ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
 # someone else's address would hand over that person's Whop DMs): verify before first login.
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Marketplace] "
+ACCOUNT_ADAPTER = "marketplace.accounts.AccountAdapter"  # `?next=` only to a path on this site
+ACCOUNT_FORMS = {"login": "marketplace.accounts.LoginForm"}
+# allauth's limits (issue 10: 50 sign-ups in 7 s, 40 wrong passwords without a lockout). Rules
+# not named here keep allauth's defaults (confirm_email: one mail per address per 3 min;
+# reset_password: 20/min per IP, 5/min per address). Counters live in the default cache, which
+# every web process must share: Redis with REDIS_URL, else the file cache below (one machine).
+ACCOUNT_RATE_LIMITS = {
+    # Every POST counts, typos included: generous enough for a person, not for a script.
+    "signup": "5/10m/ip,30/d/ip",
+    # Per IP, and per login as typed (username or email): 5 wrong passwords lock that login
+    # from every address for 5 minutes.
+    "login_failed": "10/m/ip,5/5m/key",
+}
+# Behind N proxies that append to X-Forwarded-For, the client's address (for the per-IP limits
+# above) is the N-th from the right; 0 = REMOTE_ADDR (a forged header is then ignored).
+ALLAUTH_TRUSTED_PROXY_COUNT = int(os.environ.get("DJANGO_TRUSTED_PROXY_COUNT") or "0")
 
-LOGIN_URL = "/accounts/login/"
+LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
+
+# --- Email: confirmation links and password resets ------------------------------------------
+# (An empty number or address counts as unset: docker compose passes "" for what .env leaves
+# empty; docker-compose.yml spells out the on/off switches' defaults.)
+# EMAIL_HOST set → SMTP to it. Unset: the console backend with DEBUG (`make run` prints the
+# links), otherwise SMTP with no host, which marketplace.E001 refuses at `migrate`/`check`:
+# with mandatory verification a site that cannot send mail cannot sign anyone up.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT") or "587")
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)  # implicit TLS (port 465)
+# STARTTLS (port 587); Django refuses both at once, so implicit TLS wins.
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True) and not EMAIL_USE_SSL
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT") or "10")
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND") or (
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG and not EMAIL_HOST
+    else "django.core.mail.backends.smtp.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL") or "Marketplace <noreply@localhost>"
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- HTTPS: secure by default with DEBUG off; each switch can be turned off ----------------
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the container healthcheck speaks plain http
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_HSTS_SECONDS = int(
+    os.environ.get("DJANGO_SECURE_HSTS_SECONDS") or ("0" if DEBUG else str(365 * 24 * 3600))
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+# Opt-in: once the header is served anyone may submit the domain to the browsers' preload list.
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+# Only behind a proxy that terminates TLS and sets X-Forwarded-Proto itself (dropping the
+# client's): then request.is_secure() and build_absolute_uri() — the "About: …" link in the
+# DM, allauth's emailed links — say https. Without such a proxy the header is a client's claim.
+if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
 SPECTACULAR_SETTINGS = {
@@ -179,6 +235,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_DB_REUSE_MAX = 1000
 # dm_bridge's sweeper re-enqueues work that was lost (killed worker, broker down at commit).
 DM_BRIDGE_SWEEP_INTERVAL = float(os.environ.get("DM_BRIDGE_SWEEP_INTERVAL", "30"))
+# The sweeper goes to its own queue (DM_BRIDGE["SWEEP_QUEUE"]), a flood to "dm_bridge_backlog":
+# every worker consumes `-Q celery,dm_bridge_sweep,dm_bridge_backlog` (Procfile, compose).
 CELERY_BEAT_SCHEDULE = {
     "dm-bridge-sweep": {"task": "dm_bridge.sweep", "schedule": DM_BRIDGE_SWEEP_INTERVAL},
 }
@@ -205,6 +263,8 @@ DM_BRIDGE = {
     ),
     "REDIS_URL": REDIS_URL,
     "POLICY": "marketplace.dm_policy.MarketplacePolicy",
+    # Shops' chat identities: verified (the site owns their addresses), named after the shop.
+    "USER_ADAPTER": "marketplace.dm_adapter.MarketplaceUserAdapter",
     "SWEEP_INTERVAL": DM_BRIDGE_SWEEP_INTERVAL,
     "LEASE_SECONDS": int(os.environ.get("DM_BRIDGE_LEASE_SECONDS", "90")),
     "TIMEOUT": float(os.environ.get("DM_BRIDGE_TIMEOUT", "15")),
@@ -212,6 +272,8 @@ DM_BRIDGE = {
     "MAX_ATTEMPTS": int(os.environ.get("DM_BRIDGE_MAX_ATTEMPTS", "8")),
     "RETRY_BACKOFF_BASE": float(os.environ.get("DM_BRIDGE_RETRY_BACKOFF_BASE", "2")),
     "RETRY_BACKOFF_MAX": float(os.environ.get("DM_BRIDGE_RETRY_BACKOFF_MAX", "600")),
+    "RETRY_HORIZON": float(os.environ.get("DM_BRIDGE_RETRY_HORIZON", "172800")),
+    "BACKLOG_THRESHOLD": int(os.environ.get("DM_BRIDGE_BACKLOG_THRESHOLD", "3")),
 }
 
 # Without Redis the rate limiter is per process; the embedded demo runs a single worker process,

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from . import services
-from .forms import ListingForm, SearchForm, ShopForm, SignUpForm, StaffForm
-from .models import Conversation, Listing, Shop
+from .forms import ListingForm, SearchForm, ShopForm, StaffInvitationForm
+from .models import Conversation, Listing, Shop, ShopNameTaken, StaffInvitation
 
 PAGE_SIZE = 12
 
@@ -61,6 +62,13 @@ def listing_message(request, pk: int):
     try:
         conversation = services.message_seller(
             request.user, listing, request.build_absolute_uri(listing.get_absolute_url())
+        )
+    except services.LimitReached as exc:
+        return render(
+            request,
+            "marketplace/limit_reached.html",
+            {"message": str(exc), "back": listing.get_absolute_url()},
+            status=429,
         )
     except services.MarketplaceError as exc:
         messages.error(request, str(exc))
@@ -120,31 +128,62 @@ def shop_detail(request, slug: str):
 @login_required
 def shop_create(request):
     form = ShopForm(request.POST or None)
+    status = 200
     if request.method == "POST" and form.is_valid():
-        shop = form.save(commit=False)
-        shop.owner = request.user
-        shop.save()
-        messages.success(request, "Your shop is open. Add a first listing.")
-        return redirect(shop)
-    return render(request, "marketplace/shop_form.html", {"form": form})
+        try:
+            shop = services.open_shop(request.user, form.save(commit=False))
+        except ShopNameTaken as exc:
+            form.add_error("name", str(exc))
+        except services.LimitReached as exc:
+            form.add_error(None, str(exc))
+            status = 429
+        else:
+            messages.success(request, "Your shop is open. Add a first listing.")
+            return redirect(shop)
+    return render(request, "marketplace/shop_form.html", {"form": form}, status=status)
 
 
 @login_required
 def shop_staff(request, slug: str):
     shop = get_object_or_404(Shop, slug=slug, owner=request.user)
-    form = StaffForm(request.POST or None)
+    form = StaffInvitationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            user = services.add_staff(shop, form.cleaned_data["username"])
+            services.invite_staff(
+                shop,
+                request.user,
+                form.cleaned_data["recipient"],
+                lambda token: request.build_absolute_uri(reverse("invitation", args=[token])),
+            )
         except services.MarketplaceError as exc:
-            form.add_error("username", str(exc))
+            form.add_error("recipient", str(exc))
         else:
-            messages.success(request, f"{user.get_username()} now answers {shop.name}'s messages.")
+            # The same answer whether or not the account exists.
+            messages.success(request, "If that account exists, they will see your invitation.")
             return redirect("shop-staff", slug=shop.slug)
     staff = shop.staff.order_by("shopstaff__added_at")
-    return render(
-        request, "marketplace/shop_staff.html", {"shop": shop, "form": form, "staff": staff}
+    invitations = shop.invitations.filter(
+        status=StaffInvitation.Status.PENDING, expires_at__gt=timezone.now()
     )
+    return render(
+        request,
+        "marketplace/shop_staff.html",
+        {"shop": shop, "form": form, "staff": staff, "invitations": invitations},
+    )
+
+
+@login_required
+@require_POST
+def shop_invitation_revoke(request, slug: str, pk: int):
+    shop = get_object_or_404(Shop, slug=slug, owner=request.user)
+    invitation = get_object_or_404(shop.invitations, pk=pk)
+    try:
+        services.revoke_invitation(invitation)
+    except services.MarketplaceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"The invitation for {invitation.recipient} was withdrawn.")
+    return redirect("shop-staff", slug=shop.slug)
 
 
 @login_required
@@ -163,7 +202,44 @@ def shop_staff_remove(request, slug: str, user_id: int):
 def my_shops(request):
     owned = Shop.objects.filter(owner=request.user)
     staffed = Shop.objects.filter(staff=request.user)
-    return render(request, "marketplace/my_shops.html", {"owned": owned, "staffed": staffed})
+    invitations = services.pending_invitations_for(request.user)
+    return render(
+        request,
+        "marketplace/my_shops.html",
+        {"owned": owned, "staffed": staffed, "invitations": invitations},
+    )
+
+
+@login_required
+@require_POST
+def invitation_respond(request, pk: int):
+    """Accept or decline an invitation to one's own account (listed on "My shops")."""
+    invitation = get_object_or_404(services.pending_invitations_for(request.user), pk=pk)
+    return _respond_to_invitation(request, invitation)
+
+
+@login_required
+def invitation(request, token: str):
+    """The emailed link: shows the invitation; accepting binds it to the signed-in account."""
+    found = services.invitation_for_token(token)
+    if found is None or not found.is_open or found.invitee_id not in (None, request.user.pk):
+        raise Http404  # the same for a wrong, used, expired or someone else's token
+    if request.method == "POST":
+        return _respond_to_invitation(request, found)
+    return render(request, "marketplace/invitation.html", {"invitation": found})
+
+
+def _respond_to_invitation(request, invitation: StaffInvitation):
+    try:
+        if request.POST.get("action") == "accept":
+            shop = services.accept_invitation(invitation, request.user)
+            messages.success(request, f"You are now on {shop.name}'s team.")
+        else:
+            services.decline_invitation(invitation, request.user)
+            messages.success(request, f"You declined the invitation to {invitation.shop.name}.")
+    except services.MarketplaceError as exc:
+        messages.error(request, str(exc))
+    return redirect("my-shops")
 
 
 @login_required
@@ -188,18 +264,6 @@ def conversation_detail(request, pk: int):
     ):
         raise Http404  # the same answer as for a conversation that does not exist
     return render(request, "marketplace/conversation.html", {"conversation": conversation})
-
-
-def signup(request):
-    if request.user.is_authenticated:
-        return redirect("home")
-    form = SignUpForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        user = form.save()
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, f"Welcome, {user.get_username()}!")
-        return redirect(request.GET.get("next") or "home")
-    return render(request, "registration/signup.html", {"form": form})
 
 
 def _team_shop(request, slug: str) -> Shop:

@@ -25,8 +25,18 @@ pytestmark = [pytest.mark.browser, pytest.mark.demo, pytest.mark.timeout(1200)]
 
 REPO = Path(__file__).resolve().parents[2]
 # What a fresh shell has: none of the test run's own settings.
-DROP = {"DATABASE_URL", "REDIS_URL", "DM_BRIDGE_REQUIRE_SERVICES", "DJANGO_SETTINGS_MODULE",
-        "VIRTUAL_ENV", "PYTHONPATH", "DJANGO_ALLOW_ASYNC_UNSAFE", "CI", "MAKEFLAGS", "MAKELEVEL"}
+DROP = {
+    "DATABASE_URL",
+    "REDIS_URL",
+    "DM_BRIDGE_REQUIRE_SERVICES",
+    "DJANGO_SETTINGS_MODULE",
+    "VIRTUAL_ENV",
+    "PYTHONPATH",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
+    "CI",
+    "MAKEFLAGS",
+    "MAKELEVEL",
+}
 
 
 @pytest.fixture
@@ -39,7 +49,11 @@ def demo(tmp_path: Path) -> Any:
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             ["make", "run", f"PORT={web}", f"EMULATOR_PORT={emulator}"],
-            cwd=clone, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=clone,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         deadline = time.monotonic() + 900

@@ -30,7 +30,12 @@ DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 
 @pytest.fixture
 def market(whop: Any, settings: Any, webhook_receiver_url: str, make_user: Any) -> dict[str, Any]:
-    settings.DM_BRIDGE = {**settings.DM_BRIDGE, "WEBHOOK_SECRET": SECRET}
+    settings.DM_BRIDGE = {
+        **settings.DM_BRIDGE,
+        "WEBHOOK_SECRET": SECRET,
+        # The shop's identity (a member of its DMs) is vouched for by the marketplace's adapter.
+        "USER_ADAPTER": "marketplace.dm_adapter.MarketplaceUserAdapter",
+    }
     whop.add_webhook(webhook_receiver_url, SECRET)
     people = {name: make_user(name, first_name=name.title()) for name in ("alice", "bob", "carol")}
     shop = Shop.objects.create(name="Bob's Bikes", owner=people["bob"], description="Bikes.")

@@ -58,7 +58,11 @@ def test_chat_reaction_created(sdk, user_sdk, people, receiver, recorder):
     reaction = as_bob.reactions.create(resource_id=message.id, emoji=":tada:")
     as_bob.reactions.create(resource_id=message.id, emoji=":tada:")  # a repeat: no 2nd event
     deliveries = receiver.wait_for(2)
-    events = [unwrap(body, headers=headers, key=SECRET) for headers, body, _ in deliveries]
+    # Webhooks are unordered (several delivery threads, as at Whop): sort them by type.
+    events = sorted(
+        (unwrap(body, headers=headers, key=SECRET) for headers, body, _ in deliveries),
+        key=lambda event: event["type"] != "chat.message.created",
+    )
     assert [e["type"] for e in events] == ["chat.message.created", "chat.reaction.created"]
     payload = assert_conforms(PostChatReactionCreatedPayload, events[1])
     assert isinstance(payload, PostChatReactionCreatedPayload)

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.messages import get_messages
 from django.urls import reverse
@@ -211,6 +212,7 @@ def test_retry_user_link_after_missing_email(
 
     carol.email = "carol@example.com"
     carol.save()
+    EmailAddress.objects.create(user=carol, email=carol.email, verified=True)
     response = run_action(admin_client, "retry_now", [link])
     assert response.status_code == 302
     link.refresh_from_db()
@@ -377,3 +379,16 @@ def test_retrying_a_linked_user_does_nothing(admin_client: Any, active_channel: 
     assert "1 already linked to Whop; nothing to retry for them." in texts(response)
     link.refresh_from_db()
     assert link.status == WhopUserLink.Status.ACTIVE and link.next_attempt_at is None
+
+
+def test_a_channel_waiting_for_whop_shows_since_when(
+    admin_client: Any, make_user: Any, emulator: Any
+) -> None:
+    emulator.add_fault("dm_channels.create", status=503)
+    channel = services.open_dm("shop:1/buyer:9", [make_user(), make_user()])
+    channel.refresh_from_db()
+    since = timezone.localtime(channel.waiting_since)
+    shown = f"since {since:%Y-%m-%d %H:%M}"
+    assert shown in admin_client.get(changelist("dmchannel")).content.decode()
+    page = admin_client.get(change("dmchannel", channel.pk)).content.decode()
+    assert "Waiting for Whop since" in page and "Whop had a server error (503" in page

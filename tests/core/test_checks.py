@@ -107,6 +107,12 @@ def test_emulator_settings_pass_in_debug(settings: Any) -> None:
         ({"RATE_LIMIT_SAFETY": 0}, "dm_bridge.E005", Error, "greater than 0"),
         ({"RATE_LIMIT_SAFETY": 1.5}, "dm_bridge.E005", Error, "at most 1"),
         ({"RATE_LIMIT_SAFETY": float("nan")}, "dm_bridge.E005", Error, "RATE_LIMIT_SAFETY"),
+        ({"RETRY_HORIZON": 0}, "dm_bridge.E005", Error, "greater than 0"),
+        ({"RETRY_HORIZON": 31 * 86_400}, "dm_bridge.E005", Error, "at most 30 days"),
+        ({"BACKLOG_THRESHOLD": -1}, "dm_bridge.E005", Error, "BACKLOG_THRESHOLD"),
+        ({"BACKLOG_THRESHOLD": 2.5}, "dm_bridge.E005", Error, "BACKLOG_THRESHOLD"),
+        ({"SWEEP_QUEUE": None}, "dm_bridge.E006", Error, "celery worker -Q"),
+        ({"BACKLOG_QUEUE": ["q"]}, "dm_bridge.E006", Error, "BACKLOG_QUEUE"),
     ],
 )
 def test_each_bad_setting_fires_its_id(
@@ -128,6 +134,9 @@ def test_each_bad_setting_fires_its_id(
         {"TOKEN_LIFETIME": 3600},
         {"RATE_LIMIT_SAFETY": 1},
         {"RATE_LIMIT_SAFETY": 0.5},
+        {"RETRY_HORIZON": 2.5},
+        {"BACKLOG_THRESHOLD": 0},
+        {"SWEEP_QUEUE": "", "BACKLOG_QUEUE": ""},
         {"BASE_URL": "https://sandbox-api.whop.com/api/v1"},
         {"USER_ADAPTER": "dm_bridge.adapters.DefaultUserAdapter"},
     ],

@@ -7,6 +7,7 @@ from io import StringIO
 from typing import Any
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.core.management import call_command, load_command_class
 from django.core.management.base import CommandError
 
@@ -88,6 +89,7 @@ def test_sync_users_reports_a_user_without_email_and_fails(make_user: Any, emula
     assert "[1/1] linked 0, failed 1" in out
     nomail.email = "nomail@example.com"
     nomail.save()
+    EmailAddress.objects.create(user=nomail, email=nomail.email, verified=True)
     out, err = run("dm_bridge_sync_users")
     assert "[1/1] linked 1, failed 0" in out
     assert active_links() == 3
@@ -217,6 +219,8 @@ def test_retry_failed_channels_and_users(make_user: Any, emulator: Any) -> None:
 
     nomail.email = "nomail@example.com"
     nomail.save()
+
+    EmailAddress.objects.create(user=nomail, email=nomail.email, verified=True)
     out, _ = run("dm_bridge_retry_failed")
     assert "Retried 1 channel and 1 user link." in out
     assert "1 channel retried here (TASKS_ENABLED is off); now: 1 active" in out

@@ -14,7 +14,7 @@ def test_procfile_processes():
     assert processes == {
         "release": "python manage.py migrate --no-input",
         "web": "gunicorn marketplace.wsgi:application --bind 0.0.0.0:${PORT:-8000} --access-logfile -",
-        "worker": "celery -A marketplace worker -l INFO",
+        "worker": "celery -A marketplace worker -l INFO -Q celery,dm_bridge_sweep,dm_bridge_backlog",
         "beat": "celery -A marketplace beat -l INFO",
     }
 
@@ -50,3 +50,15 @@ def test_dockerfile():
 def test_dockerignore():
     ignored = set((ROOT / ".dockerignore").read_text().split())
     assert {".venv", "var", "test-artifacts", ".git", "**/__pycache__", ".env"} <= ignored
+
+
+def test_every_worker_consumes_dm_bridges_queues():
+    # Without them the sweeper and a flooding requester's channels would never run.
+    from dm_bridge.conf import DEFAULTS
+
+    wanted = {"celery", DEFAULTS["SWEEP_QUEUE"], DEFAULTS["BACKLOG_QUEUE"]}
+    for name in ("Procfile", "Procfile.dev", "docker-compose.yml"):
+        text = (ROOT / name).read_text()
+        queues = re.search(r"-Q\s+(?:-\s+)?([\w,]+)", text)  # a command line or a YAML list
+        assert queues, f"{name}: the worker names no queues"
+        assert set(queues.group(1).split(",")) == wanted, name

@@ -13,6 +13,18 @@ from marketplace.models import Listing, Shop, ShopStaff
 
 
 @pytest.fixture
+def whop(whop, settings):
+    """The emulator-backed dm_bridge with the marketplace's adapter and policy (``whop``
+    replaces DM_BRIDGE wholesale): shops' identities are provisioned under the shop's name."""
+    settings.DM_BRIDGE = {
+        **settings.DM_BRIDGE,
+        "USER_ADAPTER": "marketplace.dm_adapter.MarketplaceUserAdapter",
+        "POLICY": "marketplace.dm_policy.MarketplacePolicy",
+    }
+    return whop
+
+
+@pytest.fixture
 def shop(make_user):
     owner = make_user("owner")
     shop = Shop.objects.create(name="Bob's Bikes", owner=owner, description="Bikes.")

@@ -21,6 +21,12 @@ def message(buyer, listing):
     return services.message_seller(buyer, listing, URL.format(listing.pk))
 
 
+def join(shop, user):
+    """``user`` accepts an invitation from the shop's owner."""
+    invitation = services.invite_staff(shop, shop.owner, user.username, lambda token: "")
+    services.accept_invitation(invitation, user)
+
+
 def test_message_seller_opens_one_group_dm_with_buyer_owner_and_staff(
     whop, shop, listings, buyer, whop_members, whop_ids
 ):
@@ -29,10 +35,12 @@ def test_message_seller_opens_one_group_dm_with_buyer_owner_and_staff(
     assert channel.status == DmChannel.Status.ACTIVE
     assert channel.key == f"shop:{shop.pk}/buyer:{buyer.pk}"
     team = shop.team()
-    assert whop_members(channel) == whop_ids(buyer, *team)
+    assert whop_members(channel) == whop_ids(buyer, shop.identity, *team)
     assert conversation.listing == listings[0]
     sent = list(channel.outbox.values_list("content", "status"))
-    assert sent == [(f"About: Bike 1 — {URL.format(listings[0].pk)}", DmOutboxMessage.Status.SENT)]
+    assert sent == [
+        (f"About: Bike 1 — <{URL.format(listings[0].pk)}>", DmOutboxMessage.Status.SENT)
+    ]
 
 
 def test_another_listing_of_the_same_shop_reuses_the_dm_with_a_context_message(
@@ -64,7 +72,7 @@ def test_adding_staff_adds_them_to_every_conversation_of_the_shop(
     other_buyer = make_user("buyer2")
     conversations = [message(buyer, listings[0]), message(other_buyer, listings[1])]
     newcomer = make_user("newcomer")
-    services.add_staff(shop, "NewComer")  # usernames match case-insensitively
+    join(shop, newcomer)
     for conversation in conversations:
         channel = DmChannel.objects.get(pk=conversation.channel_id)
         assert whop_ids(newcomer) <= whop_members(channel)
@@ -78,30 +86,23 @@ def test_removing_staff_removes_them_from_every_conversation(
     staff = shop.staff.get()
     services.remove_staff(shop, staff)
     channel = DmChannel.objects.get(pk=conversation.channel_id)
-    assert whop_members(channel) == whop_ids(buyer, shop.owner)
+    assert whop_members(channel) == whop_ids(buyer, shop.identity, shop.owner)
     assert DmMember.objects.get(channel=channel, user=staff).status == DmMember.Status.REMOVED
     # Whop itself now refuses their token for this DM.
     assert not ShopStaff.objects.filter(user=staff).exists()
 
 
-def test_add_staff_refuses_unknown_users_and_duplicates(whop, shop):
-    with pytest.raises(services.MarketplaceError, match="no user called 'ghost'"):
-        services.add_staff(shop, "ghost")
-    with pytest.raises(services.MarketplaceError, match="already on the team"):
-        services.add_staff(shop, shop.owner.username)
-
-
 def test_a_team_that_would_exceed_50_dm_members_is_refused(whop, shop, listings, buyer):
     User = get_user_model()
-    extra = User.objects.bulk_create(User(username=f"helper{n}") for n in range(47))
+    extra = User.objects.bulk_create(User(username=f"helper{n}") for n in range(46))
     ShopStaff.objects.bulk_create(ShopStaff(shop=shop, user=user) for user in extra)
-    assert len(shop.team()) == 49  # owner + 48 staff: with the buyer, exactly 50
+    assert len(shop.team()) == 48  # owner + 47 staff: with the buyer and the shop, exactly 50
     conversation = message(buyer, listings[0])
     assert conversation.channel.members.count() == 50
 
-    User.objects.create(username="one-too-many")
-    with pytest.raises(services.MarketplaceError, match="at most 49 people"):
-        services.add_staff(shop, "one-too-many")
+    late = User.objects.create(username="one-too-many")
+    with pytest.raises(services.MarketplaceError, match="at most 48 people"):
+        join(shop, late)
     assert conversation.channel.members.count() == 50
 
     # A team grown past the limit behind the app's back (e.g. in bulk) cannot open new DMs.
@@ -118,7 +119,7 @@ def test_selling_a_listing_keeps_its_conversations(
     Listing.objects.filter(pk=listings[0].pk).update(status=Listing.Status.SOLD)
     conversation.refresh_from_db()
     assert conversation.channel.status == DmChannel.Status.ACTIVE
-    assert whop_members(conversation.channel) == whop_ids(buyer, *shop.team())
+    assert whop_members(conversation.channel) == whop_ids(buyer, shop.identity, *shop.team())
 
 
 def test_a_deleted_dm_gives_a_clear_message(whop, shop, listings, buyer):
@@ -138,4 +139,6 @@ def test_admin_edits_to_staff_are_synced_to_the_dms(
     ShopStaff.objects.filter(shop=shop).delete()
     ShopStaff.objects.create(shop=shop, user=newcomer)
     assert services.sync_shop_members(shop) == 1
-    assert whop_members(conversation.channel) == whop_ids(buyer, shop.owner, newcomer)
+    assert whop_members(conversation.channel) == whop_ids(
+        buyer, shop.identity, shop.owner, newcomer
+    )

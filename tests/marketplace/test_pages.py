@@ -96,15 +96,12 @@ def test_staff_page_is_for_the_owner_only(shop, make_user):
     assert logged_in(shop.staff.get()).get(url).status_code == 404
     owner = logged_in(shop.owner)
     assert owner.get(url).status_code == 200
-    make_user("newbie")
-    assert owner.post(url, {"username": "newbie"}).status_code == 302
-    assert shop.staff.filter(username="newbie").exists()
-    error = owner.post(url, {"username": "nobody"}).content.decode()
-    assert "There is no user called" in error
-    newbie = shop.staff.get(username="newbie")
-    remove = reverse("shop-staff-remove", args=[shop.slug, newbie.pk])
+    assert owner.post(url, {"recipient": "not an email@"}).status_code == 200  # form error
+    staff = shop.staff.get()
+    remove = reverse("shop-staff-remove", args=[shop.slug, staff.pk])
+    assert logged_in(staff).post(remove).status_code == 404
     assert owner.post(remove).status_code == 302
-    assert not ShopStaff.objects.filter(shop=shop, user=newbie).exists()
+    assert not ShopStaff.objects.filter(shop=shop, user=staff).exists()
 
 
 def test_team_marks_listings_sold_and_creates_listings(shop, listings, buyer):
@@ -126,45 +123,11 @@ def test_team_marks_listings_sold_and_creates_listings(shop, listings, buyer):
 
 def test_shop_creation_and_shop_page(shop, listings, buyer):
     client = logged_in(buyer)
-    client.post(reverse("shop-create"), {"name": "Bob's Bikes", "description": "Also bikes"})
+    client.post(reverse("shop-create"), {"name": "Bobs Bikes", "description": "Also bikes"})
     second = Shop.objects.get(owner=buyer)
-    assert second.slug != shop.slug  # same name, unique slug
+    assert second.slug != shop.slug  # the same slug text, made unique
     page = Client().get(shop.get_absolute_url()).content.decode()
     assert "Bike 1" in page and "owner" in page
-
-
-def test_signup_creates_and_logs_in_the_user(client):
-    response = client.post(
-        reverse("signup"),
-        {
-            "username": "newbuyer",
-            "email": "New@Example.com",
-            "password1": "a-Long-pass-42",
-            "password2": "a-Long-pass-42",
-        },
-    )
-    assert response.status_code == 302
-    assert "newbuyer" in client.get("/").content.decode()
-    duplicate = Client().post(
-        reverse("signup"),
-        {
-            "username": "other",
-            "email": "new@example.com",
-            "password1": "a-Long-pass-42",
-            "password2": "a-Long-pass-42",
-        },
-    )
-    assert "already exists" in duplicate.content.decode()
-
-
-def test_login_page_and_logout(client, buyer):
-    assert client.get(reverse("login")).status_code == 200
-    assert (
-        client.post(reverse("login"), {"username": "buyer", "password": "pw-123456"}).status_code
-        == 302
-    )
-    assert client.post(reverse("logout")).status_code == 302
-    assert "Log in" in client.get("/").content.decode()
 
 
 def test_admin_pages_and_the_link_to_the_dm_channel(admin_client, shop, listings, buyer):

@@ -15,6 +15,16 @@ from dm_bridge.ratelimit import get_rate_limiter
 from dm_bridge.testing import DEFAULT_API_KEY, DEFAULT_COMPANY_ID, CeleryProcesses, settings_for
 
 REPO = Path(__file__).resolve().parents[2]
+# What the marketplace's workers consume (Procfile): the default queue, dm_bridge's sweeper
+# queue and its backlog queue for a requester's flood.
+QUEUES = "celery,dm_bridge_sweep,dm_bridge_backlog"
+
+
+class MarketplaceWorkers(CeleryProcesses):
+    """Workers that consume the queues the Procfile's workers do, unless told otherwise."""
+
+    def worker(self, name: str, *, queues: str | None = QUEUES, **options: Any) -> Any:
+        return super().worker(name, queues=queues, **options)
 
 
 def wait_until(
@@ -47,6 +57,9 @@ def worker_env(
     from marketplace.celery import app
 
     app.control.purge()
+    with app.connection_for_write() as conn:  # purge() empties only Celery's default queue
+        for queue in QUEUES.split(","):
+            conn.default_channel.queue_purge(queue)
     db = connection.settings_dict
     return {
         **os.environ,
@@ -68,7 +81,7 @@ def worker_env(
 
 @pytest.fixture
 def celery_processes(worker_env, tmp_path) -> Iterator[CeleryProcesses]:
-    procs = CeleryProcesses("marketplace", worker_env, tmp_path, cwd=REPO)
+    procs = MarketplaceWorkers("marketplace", worker_env, tmp_path, cwd=REPO)
     try:
         yield procs
     finally:

@@ -108,7 +108,8 @@ class Command(BaseCommand):
                 )
             self.stdout.write(f"  listings: {Listing.objects.count()}")
             # Give everyone a Whop identity in the background, so the first chat opens fast.
-            queued = dm.enqueue_user_sync(users.values())
+            identities = [shop.ensure_identity() for shop in shops.values()]
+            queued = dm.enqueue_user_sync([*users.values(), *identities])
             self.stdout.write(f"  Whop identities queued for sync: {queued}")
 
         self.stdout.write(
