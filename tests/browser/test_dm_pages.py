@@ -361,3 +361,23 @@ def test_pages_say_so_when_the_elements_script_cannot_load(
     # The only errors are the two failed loads of the blocked script.
     assert len(page_errors) == 2, page_errors
     assert all("Failed to load resource" in e for e in page_errors), page_errors
+
+
+def test_an_unconfirmed_email_gets_a_clear_answer_not_a_spinner(
+    site: Any, whop: Any, browse: Callable[[Any], Any], make_user: Any
+):
+    alice, bob = make_user("alice"), make_user("bob")
+    ab = active_dm("ab", [alice, bob])
+    eve = make_user("eve", verified=False)  # e.g. signed up with someone else's address
+    DmMember.objects.create(channel=ab, user=eve, status="active")  # as if she were let in
+    page = browse(eve)
+    for url, container in ((chat_url(site, ab), "dm-chat"), (inbox_url(site), "dm-inbox")):
+        page.goto(url)
+        status = page.get_by_test_id(container).get_by_role("status")
+        expect(status).to_have_text("Confirm your email address to use messages.")
+        expect(page.get_by_test_id(container)).to_have_attribute(
+            "data-dm-bridge-status", "unavailable"
+        )
+        assert page.get_by_test_id("whop-chat-input").count() == 0  # nothing was mounted
+    assert not WhopUserLink.objects.filter(user=eve).exists()
+    assert [r for r in whop.requests("access_tokens.create")] == []
