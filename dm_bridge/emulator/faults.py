@@ -110,7 +110,8 @@ class FaultInjector:
         latency_ms = _number(spec, "latency_ms", 0)
         mode = spec.get("mode")
         if mode is None:
-            only_latency = latency_ms and "status" not in spec
+            # A latency given (even 0) without a status is a latency fault, not an error.
+            only_latency = "latency_ms" in spec and "status" not in spec
             mode = "latency" if only_latency else "error"
         if mode not in FAULT_MODES:
             raise unprocessable(f"mode must be one of: {', '.join(FAULT_MODES)}.", "mode")

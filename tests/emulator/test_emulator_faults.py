@@ -147,6 +147,13 @@ def test_latency_only_fault_delays(emulator, api):
     assert time.monotonic() - started < 0.3
 
 
+def test_a_zero_latency_fault_is_a_latency_fault_not_an_error(emulator, api):
+    """`bench/channel_backlog.py --latency-ms 0` sends this; it used to answer 500 everywhere."""
+    emulator.add_fault("*", latency_ms=0)
+    assert api.get("/users").status_code == 200
+    assert [f["mode"] for f in emulator.control.get("/faults").json()["data"]] == ["latency"]
+
+
 @pytest.mark.parametrize(
     "spec",
     [
