@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.validators import MaxLengthValidator, MinLengthValidator, RegexValidator
 from rest_framework import serializers
 
 from ..conf import dm_bridge_settings
@@ -12,6 +13,76 @@ from ..models import DmChannel, DmMember
 
 MEMBERS_KEY_PREFIX = "users:"  # the keys the API derives from a DM's member set
 CLIENT_KEY_PREFIX = "api:"  # keys chosen by API clients live apart from the host's own keys
+
+# The largest ID any supported database stores (a signed 64-bit integer). Larger numbers are
+# refused at the edge: SQLite raises OverflowError on them, which used to be a 500.
+MAX_ID = 2**63 - 1
+MAX_OPEN_USER_IDS = 200  # more than MAX_MEMBERS on purpose: duplicates and yourself are allowed
+
+# A client key: no control characters, no leading or trailing space, not the reserved prefix
+# (in any case). Written with explicit classes only, so Python's `re` (the server) and ECMA
+# regexes (the OpenAPI schema, clients) read it the same way.
+# \A…\Z, not ^…$: Python's $ also matches before a final newline (drf-spectacular writes them
+# as ^…$ for the schema).
+CLIENT_KEY_PATTERN = (
+    r"\A(?![Uu][Ss][Ee][Rr][Ss]:)[^\x00-\x20\x7f]([^\x00-\x1f\x7f]*[^\x00-\x20\x7f])?\Z"
+)
+NO_NUL_PATTERN = r"\A[^\x00]*\Z"
+WHOP_CHANNEL_ID_PATTERN = r"\Afeed_[A-Za-z0-9_-]{1,60}\Z"
+
+
+def client_key_limit() -> int:
+    """How long a client's key may be: the stored ``api:<key>`` must fit the key column."""
+    limit = min(int(dm_bridge_settings.MAX_KEY_LENGTH), DmChannel._meta.get_field("key").max_length)
+    return limit - len(CLIENT_KEY_PREFIX)
+
+
+def name_limit() -> int:
+    return min(
+        int(dm_bridge_settings.MAX_NAME_LENGTH),
+        DmChannel._meta.get_field("custom_name").max_length,
+    )
+
+
+class BoundedListField(serializers.ListField):
+    """A list whose length is checked before any item is: a 1.2-million-item list is refused
+    at once instead of after validating every item (seconds of CPU)."""
+
+    def to_internal_value(self, data: Any) -> list[Any]:
+        limit = self.max_length
+        if isinstance(data, list | tuple) and limit is not None and len(data) > limit:
+            self.fail("max_length", max_length=limit)
+        return super().to_internal_value(data)
+
+
+def _id_field(**kwargs: Any) -> serializers.IntegerField:
+    return serializers.IntegerField(min_value=1, max_value=MAX_ID, **kwargs)
+
+
+class _StrictIntegerField(serializers.IntegerField):
+    """JSON numbers only: DRF would also take "7" and true, which the schema does not."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictCharField(serializers.CharField):
+    """JSON strings only: DRF would turn 0 or true into "0" and "True"; the schema says string."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictRegexField(serializers.RegexField, StrictCharField):
+    pass
+
+
+def _strict_id_field(**kwargs: Any) -> serializers.IntegerField:
+    return _StrictIntegerField(min_value=1, max_value=MAX_ID, **kwargs)
 
 
 class ChatTokenSerializer(serializers.Serializer):
@@ -60,49 +131,83 @@ class ChannelSerializer(serializers.ModelSerializer):
         return int(value or 0)
 
 
-class OpenChannelSerializer(serializers.Serializer):
-    user_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
-        allow_empty=False,
-        max_length=200,
-        help_text="The other members (local user IDs). You are always a member.",
-    )
-    key = serializers.CharField(
-        required=False,
-        allow_blank=False,
-        help_text="Your business key (e.g. 'listing:7/buyer:3'). Default: derived from the members.",
-    )
-    name = serializers.CharField(required=False, allow_blank=True, default="")
+class _ClientKeyValidator(RegexValidator):
+    """CLIENT_KEY_PATTERN (which the schema states), with the reserved prefix explained."""
 
-    def validate_key(self, value: str) -> str:
-        limit = int(dm_bridge_settings.MAX_KEY_LENGTH) - len(CLIENT_KEY_PREFIX)
-        if len(value) > limit:
-            raise serializers.ValidationError(
-                f"Ensure this field has no more than {limit} characters."
-            )
-        if value.lower().startswith(MEMBERS_KEY_PREFIX):
+    def __init__(self) -> None:
+        super().__init__(
+            CLIENT_KEY_PATTERN, "Enter a key without control characters or surrounding spaces."
+        )
+
+    def __call__(self, value: Any) -> None:
+        if str(value).lstrip().lower().startswith(MEMBERS_KEY_PREFIX):
             # Otherwise anyone could take the key of someone else's DM-by-members first.
             raise serializers.ValidationError(
                 f"Keys starting with '{MEMBERS_KEY_PREFIX}' are reserved for DMs identified by "
                 "their members; leave the key out for those."
             )
+        super().__call__(value)
+
+
+class OpenChannelSerializer(serializers.Serializer):
+    # Shape only: whether the users exist is the view's question, asked after the policy's.
+    user_ids = BoundedListField(
+        child=_strict_id_field(),
+        allow_empty=False,
+        min_length=1,
+        max_length=MAX_OPEN_USER_IDS,
+        help_text="The other members (local user IDs). You are always a member.",
+    )
+    key = StrictCharField(
+        required=False,
+        trim_whitespace=False,  # the pattern is the whole rule, as the schema states it
+        validators=[_ClientKeyValidator()],
+        help_text=(
+            "Your business key (e.g. 'listing:7/buyer:3'), stored as 'api:<key>'. Keys starting "
+            "with 'users:' (any case) are reserved. Default: derived from the members."
+        ),
+    )
+    name = StrictCharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        trim_whitespace=False,
+        validators=[RegexValidator(NO_NUL_PATTERN, "Null characters are not allowed.")],
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Limits come from DM_BRIDGE at request time (and at schema time, so both agree).
+        key, name = self.fields["key"], self.fields["name"]
+        _set_length(key, min_length=1, max_length=client_key_limit())
+        _set_length(name, max_length=name_limit())
+
+    def validate_key(self, value: str) -> str:
         # Stored as "api:<key>", so a client can never claim a key the host uses (e.g. a
         # "shop:1/buyer:2" the host will open later) and be handed someone else's DM.
         return CLIENT_KEY_PREFIX + value
 
-    def validate_user_ids(self, value: list[int]) -> list[Any]:
-        wanted = set(value)
-        users = list(get_user_model().objects.filter(pk__in=wanted, is_active=True))
-        missing = wanted - {u.pk for u in users}
-        if missing:
-            raise serializers.ValidationError(
-                f"No active user with ID {', '.join(str(pk) for pk in sorted(missing))}."
-            )
-        return users
+
+def _set_length(field: serializers.CharField, **limits: int) -> None:
+    """Set a CharField's length limits after construction (validators and schema alike)."""
+    for name, value in limits.items():
+        setattr(field, name, value)
+        validator = MinLengthValidator if name == "min_length" else MaxLengthValidator
+        message = field.error_messages[name].format(**{name: value})
+        field.validators.append(validator(value, message=message))
 
 
 class RenameChannelSerializer(serializers.Serializer):
-    name = serializers.CharField(allow_blank=True, help_text="'' clears the custom name.")
+    name = StrictCharField(
+        allow_blank=True,
+        trim_whitespace=False,
+        validators=[RegexValidator(NO_NUL_PATTERN, "Null characters are not allowed.")],
+        help_text="'' clears the custom name.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _set_length(self.fields["name"], max_length=name_limit())
 
 
 class MemberSerializer(serializers.ModelSerializer):
@@ -119,7 +224,7 @@ class MemberSerializer(serializers.ModelSerializer):
 
 
 class AddMemberSerializer(serializers.Serializer):
-    user_id = serializers.IntegerField(min_value=1)
+    user_id = _strict_id_field()
 
     def validate_user_id(self, value: int) -> Any:
         user = get_user_model().objects.filter(pk=value, is_active=True).first()
@@ -129,10 +234,38 @@ class AddMemberSerializer(serializers.Serializer):
 
 
 class MarkReadSerializer(serializers.Serializer):
-    channel_id = serializers.RegexField(
-        r"^feed_[A-Za-z0-9_-]{1,60}$", help_text="The Whop channel ID (feed_…) the user has read."
+    channel_id = StrictRegexField(
+        WHOP_CHANNEL_ID_PATTERN,
+        trim_whitespace=False,
+        help_text="The Whop channel ID (feed_…) the user has read.",
     )
 
 
 class UnreadSerializer(serializers.Serializer):
     unread = serializers.IntegerField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    """What went wrong, for people."""
+
+    detail = serializers.CharField()
+
+
+# DRF builds this body itself; no serializer has its shape, so the schema is written out.
+VALIDATION_ERROR_BODY: dict[str, Any] = {
+    "type": "object",
+    "description": (
+        "Invalid input: `detail` (a message for the whole request), or DRF's field errors — "
+        "each field's messages (per item for a list field)."
+    ),
+    "properties": {"detail": {"type": "string"}},
+    "additionalProperties": {
+        "oneOf": [
+            {"type": "array", "items": {"type": "string"}},
+            {
+                "type": "object",
+                "additionalProperties": {"type": "array", "items": {"type": "string"}},
+            },
+        ]
+    },
+}
