@@ -10,6 +10,10 @@ E004       ``TASKS_ENABLED`` but no Celery broker (``CELERY_BROKER_URL``) or Cel
 E005       A numeric setting is out of range (``MAX_MEMBERS``, ``TOKEN_LIFETIME``,
            ``RATE_LIMIT_SAFETY``, ``RETRY_HORIZON``, ``BACKLOG_THRESHOLD``).
 E006       ``SWEEP_QUEUE`` or ``BACKLOG_QUEUE`` is not a string (a Celery queue name, or "").
+E007       ``DM_BRIDGE`` has a key dm_bridge does not know (a typo such as ``TASK_ENABLED``), or
+           is not a dict; the hint names the closest known key.
+E008       A setting has a value outside its choices (``CHAT_STYLE``, ``ENVIRONMENT``) or of
+           the wrong type (``TASKS_ENABLED`` not a bool); the hint names the closest choice.
 W001       ``BASE_URL`` is not a whop.com URL while ``DEBUG`` is off (the emulator in production?).
 W002       ``ELEMENTS_URL`` is not on ``*.whop.com`` while ``DEBUG`` is off.
 W003       ``REDIS_URL`` is empty while ``TASKS_ENABLED``: the rate limiter is per process.
@@ -19,6 +23,7 @@ W004       ``WEBHOOK_SECRET`` is empty while ``DEBUG`` is off: webhooks are refu
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import math
 import os
@@ -29,14 +34,17 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 from django.utils.module_loading import import_string
 
-from .conf import dm_bridge_settings
+from .conf import CHOICES, DEFAULTS, dm_bridge_settings
 
 WHOP_DOMAIN = "whop.com"
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Every ``DM_BRIDGE`` check, reading the settings as they are now."""
+    if unknown := _check_keys():
+        return unknown  # a misspelt or non-dict DM_BRIDGE makes every later message misleading
     return [
+        *_check_choices(),
         *_check_credentials(),
         *_check_user_adapter(),
         *_check_queues(),
@@ -55,7 +63,10 @@ def _check_credentials() -> list[CheckMessage]:
                 "DM_BRIDGE['API_KEY'] is not set: dm_bridge cannot call Whop.",
                 hint=(
                     "Set DM_BRIDGE['API_KEY'] to your Whop company API key (apik_…, from the "
-                    "developer dashboard), e.g. from an environment variable."
+                    "developer dashboard), e.g. from an environment variable. In development "
+                    "and CI use the bundled emulator's key 'apik_emulator_dev' (manage.py "
+                    "dm_bridge_emulator; CI: dm_bridge's docs/installation.md, 'CI without real "
+                    "keys')."
                 ),
                 id="dm_bridge.E001",
             )
@@ -65,11 +76,74 @@ def _check_credentials() -> list[CheckMessage]:
             Error(
                 "DM_BRIDGE['COMPANY_ID'] is not set: dm_bridge does not know which Whop company "
                 "its users and DMs belong to.",
-                hint="Set DM_BRIDGE['COMPANY_ID'] to your platform company's ID (biz_…).",
+                hint=(
+                    "Set DM_BRIDGE['COMPANY_ID'] to your platform company's ID (biz_…); with "
+                    "the bundled emulator it is 'biz_emulator'."
+                ),
                 id="dm_bridge.E002",
             )
         )
     return messages
+
+
+def _check_keys() -> list[CheckMessage]:
+    configured = getattr(settings, "DM_BRIDGE", None)
+    if configured is None:
+        return []
+    if not isinstance(configured, dict):
+        return [
+            Error(
+                f"DM_BRIDGE is {type(configured).__name__}, not a dict.",
+                hint="Set DM_BRIDGE = {'API_KEY': …, 'COMPANY_ID': …} (see the settings reference).",
+                id="dm_bridge.E007",
+            )
+        ]
+    return [
+        Error(
+            f"DM_BRIDGE has an unknown key {key!r}: dm_bridge ignores it.",
+            hint=_did_you_mean(str(key), DEFAULTS)
+            or "Remove it; every key is listed in dm_bridge's settings reference (docs/settings.md).",
+            id="dm_bridge.E007",
+        )
+        for key in configured
+        if key not in DEFAULTS
+    ]
+
+
+def _check_choices() -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    for name, allowed in CHOICES.items():
+        value = dm_bridge_settings.raw(name)
+        if value in allowed and type(value) is type(next(iter(allowed))):
+            continue
+        hint = (_did_you_mean(value, allowed) if isinstance(value, str) else "") or (
+            f"Set DM_BRIDGE[{name!r}] to one of {_listing(allowed)}, or remove it to use the "
+            "default."
+        )
+        messages.append(
+            Error(
+                f"DM_BRIDGE[{name!r}] is {value!r}; it must be one of {_listing(allowed)}.",
+                hint=hint,
+                id="dm_bridge.E008",
+            )
+        )
+    return messages
+
+
+def _did_you_mean(word: str, known: Any) -> str:
+    """A "Did you mean …?" hint for the closest of ``known`` (case-insensitive; a prefix
+    counts), or "" when nothing is close."""
+    by_upper = {str(k).upper(): k for k in known}
+    upper = word.upper()
+    close = (
+        difflib.get_close_matches(upper, by_upper, n=1)
+        or [k for k in by_upper if len(upper) >= 3 and k.startswith(upper)][:1]
+    )
+    return f"Did you mean {by_upper[close[0]]!r}?" if close else ""
+
+
+def _listing(values: Any) -> str:
+    return ", ".join(repr(v) for v in values)
 
 
 def _check_user_adapter() -> list[CheckMessage]:

@@ -1,7 +1,7 @@
 """dm_bridge settings: one ``DM_BRIDGE = {...}`` dict in the host's settings, read at call time.
 
-Every key and its default is listed in ``DEFAULTS`` and documented in the README's settings
-table. Values are looked up on each access (``dm_bridge_settings.API_KEY``), so
+Every key and its default is listed in ``DEFAULTS`` and documented in docs/settings.md; the
+system checks refuse any other key (``dm_bridge.E007``) and values outside ``CHOICES`` (E008). Values are looked up on each access (``dm_bridge_settings.API_KEY``), so
 ``override_settings(DM_BRIDGE=...)`` in tests and settings changed at runtime both just work.
 """
 
@@ -19,7 +19,7 @@ DEFAULTS: dict[str, Any] = {
     "BASE_URL": "https://api.whop.com/api/v1",
     "API_VERSION": "2026-10-15-1",
     "ELEMENTS_URL": "https://apollo.elements.whop.com/release/elements.js",
-    "ENVIRONMENT": "production",  # passed to `new WhopElements({environment})`
+    "ENVIRONMENT": "production",  # `new WhopElements({environment})`: "production" | "sandbox"
     "WEBHOOK_SECRET": "",
     # HTTP.
     "TIMEOUT": 15.0,  # seconds per Whop call (read/write)
@@ -43,7 +43,7 @@ DEFAULTS: dict[str, Any] = {
     "RETRY_BACKOFF_BASE": 2.0,  # seconds; doubled each attempt, with jitter
     "RETRY_BACKOFF_MAX": 600.0,
     "LEASE_SECONDS": 90,  # a worker's claim on a row; a dead worker's claim expires after this
-    "SWEEP_INTERVAL": 30,  # seconds between sweeper runs (Celery beat)
+    "SWEEP_INTERVAL": 30,  # seconds between sweeper runs: beat's entry (tasks.schedule_sweeper)
     "SWEEP_QUEUE": "dm_bridge_sweep",  # Celery queue of the sweeper ("" = Celery's default)
     # Fairness: a requester's channels beyond this many waiting to be created are driven from
     # BACKLOG_QUEUE, so one user's flood cannot starve everyone else's DMs (0 = off).
@@ -61,6 +61,13 @@ DEFAULTS: dict[str, Any] = {
 }
 
 IMPORT_STRINGS = {"USER_ADAPTER", "POLICY"}
+
+# Settings with a closed set of values (checked by dm_bridge.E008; the first is the default's type).
+CHOICES: dict[str, tuple[Any, ...]] = {
+    "CHAT_STYLE": ("imessage", "discord"),  # Whop's Chat element styles
+    "ENVIRONMENT": ("production", "sandbox"),  # what `new WhopElements({environment})` accepts
+    "TASKS_ENABLED": (True, False),
+}
 
 
 class DmBridgeSettings:

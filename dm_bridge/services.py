@@ -96,6 +96,7 @@ def open_dm(
     ``BACKLOG_QUEUE`` so other users' DMs are not stuck behind them.
 
     Raises ``InvalidDmRequest`` (bad key/name/users), ``MemberLimitExceeded``,
+    ``UserNotProvisionable`` (a member without a Whop identity has no email),
     ``ChannelDeletedError`` (the key's channel was deleted) before writing anything.
     """
     key = _clean_key(key)
@@ -108,6 +109,7 @@ def open_dm(
         raise MemberLimitExceeded(
             f"A DM can have at most {_max_members()} members; {len(members)} were given."
         )
+    _require_provisionable(members)
 
     with transaction.atomic():
         defaults: dict[str, Any] = {
@@ -929,9 +931,7 @@ def _provision(client: WhopAdapter, link: WhopUserLink) -> None:
     if not link.whop_user_id:
         email = adapter.get_email(user)
         if not email:
-            raise UserNotProvisionable(
-                f"User {user.pk} ({user.get_username()}) has no email address; Whop needs one to create their account."
-            )
+            raise UserNotProvisionable(_no_email(user))
         external_id = adapter.get_internal_id(user)
         account = (
             _find_connected_account(client, company_id, external_id, email)
@@ -1308,6 +1308,27 @@ def _clean_users(users: Iterable[Any]) -> list[Any]:
     if not unique:
         raise InvalidDmRequest("A DM needs at least one member.")
     return list(unique.values())
+
+
+def _require_provisionable(users: list[Any]) -> None:
+    """A user with no Whop identity and no email can never get one: refuse before writing,
+    rather than create a channel that is bound to fail. (An unverified email only waits.)"""
+    adapter = dm_bridge_settings.USER_ADAPTER()
+    linked = set(
+        WhopUserLink.objects.filter(user__in=users, whop_user_id__isnull=False)
+        .exclude(whop_user_id="")
+        .values_list("user_id", flat=True)
+    )
+    for user in users:
+        if user.pk not in linked and not adapter.get_email(user):
+            raise UserNotProvisionable(_no_email(user))
+
+
+def _no_email(user: Any) -> str:
+    return (
+        f"User {user.pk} ({user.get_username()}) has no email address; "
+        "Whop needs one to create their account."
+    )
 
 
 def _require_saved_user(user: Any) -> None:

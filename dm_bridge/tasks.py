@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from celery import Task, shared_task
+from celery.signals import beat_init
 
 from . import services
 from .conf import dm_bridge_settings
@@ -43,3 +44,16 @@ class SweepTask(Task):
 @shared_task(name="dm_bridge.sweep", base=SweepTask, ignore_result=True)
 def sweep() -> dict[str, int]:
     return services.sweep()
+
+
+@beat_init.connect
+def schedule_sweeper(sender: Any, **kwargs: Any) -> None:
+    """Celery beat runs the sweeper every ``SWEEP_INTERVAL`` seconds, unless the host's own
+    schedule (``CELERY_BEAT_SCHEDULE``) already has an entry for ``dm_bridge.sweep``."""
+    scheduler = sender.scheduler
+    if any(entry.task == "dm_bridge.sweep" for entry in scheduler.schedule.values()):
+        return
+    interval = float(dm_bridge_settings.SWEEP_INTERVAL)
+    scheduler.update_from_dict(
+        {"dm-bridge-sweep": {"task": "dm_bridge.sweep", "schedule": interval}}
+    )

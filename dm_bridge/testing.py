@@ -2,8 +2,13 @@
 
 Use as a pytest plugin (``pytest_plugins = ["dm_bridge.testing"]``) to get:
 
+* ``dm_bridge_whop`` — what host tests want: ``DM_BRIDGE`` points at the emulator (its key,
+  company and URLs, work inline, a per-process limiter, no broker), the emulator is reset, and
+  the test runs with real commits so ``open_dm`` → ``active`` happens inside the test. Returns
+  the :class:`EmulatorProcess` (``requests()``, ``add_fault()``, …). See docs/testing.md.
 * ``whop_emulator`` — session-scoped: one emulator process on a free port.
-* ``emulator`` — function-scoped: the same process, reset before each test.
+* ``emulator`` — function-scoped: the same process, reset before each test. It does *not*
+  touch settings: with it alone, dm_bridge still uses the project's ``DM_BRIDGE``.
 
 Or drive :class:`EmulatorProcess` yourself (benchmarks, scripts). :class:`WebhookReceiver` is
 a tiny HTTP endpoint that records the emulator's outbound webhooks.
@@ -343,3 +348,25 @@ if pytest is not None:
     def emulator(whop_emulator: EmulatorProcess) -> Iterator[EmulatorProcess]:
         whop_emulator.reset()
         yield whop_emulator
+
+    @pytest.fixture
+    def dm_bridge_whop(
+        settings: Any, emulator: EmulatorProcess, transactional_db: None
+    ) -> EmulatorProcess:
+        """dm_bridge wired to a freshly reset emulator, hermetic: no real key, broker or Redis.
+
+        ``transactional_db`` makes the test commit for real (pytest-django then flushes the
+        tables after it), so the on-commit work that ``open_dm`` schedules runs inline right
+        away, as in production, even in a test marked only ``@pytest.mark.django_db``.
+        Override single settings afterwards: ``settings.DM_BRIDGE = {**settings.DM_BRIDGE, …}``.
+        """
+        from .ratelimit import get_rate_limiter
+
+        # The host's own keys (POLICY, USER_ADAPTER, …) stay; everything that reaches outside
+        # the test process is replaced.
+        settings.DM_BRIDGE = {
+            **(getattr(settings, "DM_BRIDGE", None) or {}),
+            **settings_for(emulator),
+        }
+        get_rate_limiter().clear()  # a previous test's pacing must not slow this one
+        return emulator

@@ -28,7 +28,11 @@ from django.utils import timezone
 
 from dm_bridge import services as dm
 from dm_bridge.conf import dm_bridge_settings
-from dm_bridge.exceptions import ChannelDeletedError, MemberLimitExceeded
+from dm_bridge.exceptions import (
+    ChannelDeletedError,
+    MemberLimitExceeded,
+    UserNotProvisionable,
+)
 
 from .models import Conversation, Listing, Shop, ShopStaff, StaffInvitation
 
@@ -97,6 +101,11 @@ def message_seller(buyer: Any, listing: Listing, listing_url: str) -> Conversati
     except ChannelDeletedError as exc:
         raise MarketplaceError(
             "Your conversation with this shop was closed by the site's team."
+        ) from exc
+    except UserNotProvisionable as exc:  # e.g. an admin-made team account without an email
+        logger.warning("conversation with shop %s refused: %s", shop.pk, exc)
+        raise MarketplaceError(
+            f"{shop.name} cannot receive messages right now; the site's team has been told."
         ) from exc
     return conversation
 

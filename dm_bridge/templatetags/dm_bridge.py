@@ -4,7 +4,9 @@
   Whop, then the Chat element; a clear message if it failed or the viewer may not see it.
 * ``{% dm_inbox %}`` — the DMs list element wired to a Chat element: selecting a DM switches
   the chat, the selection is kept in the URL (``?channel=feed_…``) so it can be deep-linked.
-* ``{% dm_unread_badge %}`` / ``{% dm_unread_count as n %}`` — the viewer's unread count.
+* ``{% dm_unread_badge %}`` / ``{% dm_unread_count as n %}`` — the viewer's unread count (kept
+  fresh by the glue script: included by the two tags above, elsewhere by ``{% dm_bridge_scripts %}``).
+* ``{% dm_bridge_scripts %}`` — the glue script (and the default stylesheet), once per page.
 
 Everything the browser needs goes through ``json_script``; the API key never does — the page
 only gets a URL from which the signed-in user can fetch their own short-lived token.
@@ -17,6 +19,7 @@ import secrets
 from typing import Any
 
 from django import template
+from django.conf import settings
 from django.middleware.csrf import get_token
 from django.urls import reverse
 
@@ -31,6 +34,12 @@ WHOP_CHANNEL_ID = re.compile(r"feed_[A-Za-z0-9_-]{1,60}")  # use fullmatch: "$" 
 FAILED_TEXT = (
     "This conversation could not be set up. The site's team has been told; try again later."
 )
+# Shown in DEBUG only, after STUCK_AFTER_MS of "Connecting…": the usual cause in development.
+STUCK_HINT = (
+    "Still connecting… (DEBUG) Is a Celery worker running? With DM_BRIDGE['TASKS_ENABLED'] on, "
+    "channels are created by a worker; or set it to False to do the work in the request."
+)
+STUCK_AFTER_MS = 15_000
 
 
 @register.inclusion_tag("dm_bridge/chat.html", takes_context=True)
@@ -38,7 +47,7 @@ def dm_chat(
     context: template.Context, channel: DmChannel | None, style: str = ""
 ) -> dict[str, Any]:
     """The Chat element for ``channel`` if the viewer may see it."""
-    request = context["request"]
+    request = _request(context, "dm_chat")
     element_id = _element_id("dm-chat")
     visible = channel is not None and get_policy().can_view(request.user, channel)
     data: dict[str, Any] = {
@@ -60,6 +69,8 @@ def dm_chat(
         },
         statusUrl=reverse("dm_bridge:channel-detail", args=[channel.pk]),
         failedText=FAILED_TEXT,
+        stuckHint=STUCK_HINT if settings.DEBUG and dm_bridge_settings.TASKS_ENABLED else None,
+        stuckAfterMs=STUCK_AFTER_MS,
     )
     data.update(
         config=config,
@@ -77,7 +88,7 @@ def dm_inbox(
 ) -> dict[str, Any]:
     """The DMs list element wired to a Chat element. ``selected``: a channel or ``feed_…`` ID;
     default: the ``?channel=`` query parameter (a deep link)."""
-    request = context["request"]
+    request = _request(context, "dm_inbox")
     param = "channel"
     if isinstance(selected, DmChannel):
         selected = selected.whop_channel_id if get_policy().can_view(request.user, selected) else ""
@@ -101,17 +112,35 @@ def dm_inbox(
 
 @register.simple_tag(takes_context=True)
 def dm_unread_count(context: template.Context) -> int:
-    return unread.unread_count(context["request"].user)
+    return unread.unread_count(_request(context, "dm_unread_count").user)
 
 
 @register.inclusion_tag("dm_bridge/unread_badge.html", takes_context=True)
 def dm_unread_badge(context: template.Context) -> dict[str, Any]:
-    """A count that the glue script keeps fresh (hidden at 0)."""
-    user = context["request"].user
+    """A count that the glue script keeps fresh (hidden at 0). Only the ``<span>``: it usually
+    sits inside the host's ``<a>``, so the script comes from ``{% dm_bridge_scripts %}``."""
+    user = _request(context, "dm_unread_badge").user
     return {
         "count": unread.unread_count(user),
         "url": reverse("dm_bridge:unread") if user.is_authenticated else "",
     }
+
+
+@register.inclusion_tag("dm_bridge/glue.html")
+def dm_bridge_scripts() -> dict[str, Any]:
+    """The glue script and default stylesheet, for pages with a badge but no chat or inbox."""
+    return {}
+
+
+def _request(context: template.Context, tag: str) -> Any:
+    request = context.get("request")
+    if request is None:
+        raise template.TemplateSyntaxError(
+            f"{{% {tag} %}} needs the request in the template context: add "
+            "'django.template.context_processors.request' to TEMPLATES[0]['OPTIONS']"
+            "['context_processors'], and render with render(request, …) or a RequestContext."
+        )
+    return request
 
 
 def _session_config(request: Any, style: str) -> dict[str, Any]:

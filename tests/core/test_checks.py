@@ -215,3 +215,65 @@ def test_missing_webhook_secret_warns_in_production_only(production: Any) -> Non
     production.DEBUG = True
     production.DM_BRIDGE = {**PRODUCTION, "WEBHOOK_SECRET": ""}
     assert ids(check_settings()) == []
+
+
+def test_unknown_key_is_an_error_with_the_closest_known_key(production: Any) -> None:
+    production.DM_BRIDGE = {**PRODUCTION, "TASK_ENABLED": False}
+    (message,) = check_settings()  # only this: the other checks would read a misspelt dict
+    assert isinstance(message, Error) and message.id == "dm_bridge.E007"
+    assert "unknown key 'TASK_ENABLED'" in message.msg
+    assert message.hint == "Did you mean 'TASKS_ENABLED'?"
+    production.DM_BRIDGE = {**PRODUCTION, "api_key": "x"}
+    assert check_settings()[0].hint == "Did you mean 'API_KEY'?"
+    production.DM_BRIDGE = {**PRODUCTION, "FROBNICATE": 1}
+    assert "settings reference" in check_settings()[0].hint
+    production.DM_BRIDGE = [("API_KEY", "x")]
+    assert ids(check_settings()) == ["dm_bridge.E007"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "hint"),
+    [
+        ("CHAT_STYLE", "slack", "one of 'imessage', 'discord'"),
+        ("CHAT_STYLE", "imesage", "Did you mean 'imessage'?"),
+        ("ENVIRONMENT", "prod", "Did you mean 'production'?"),
+        ("ENVIRONMENT", "development", "one of 'production', 'sandbox'"),
+        ("TASKS_ENABLED", "False", "Did you mean False?"),  # the bool, not the string
+        ("TASKS_ENABLED", 0, "one of True, False"),
+    ],
+)
+def test_values_outside_their_choices(production: Any, name: str, value: Any, hint: str) -> None:
+    (message,) = with_setting(production, **{name: value})
+    assert message.id == "dm_bridge.E008"
+    assert f"DM_BRIDGE[{name!r}] is {value!r}" in message.msg
+    assert hint in message.hint
+
+
+def test_missing_credentials_hint_at_the_emulator(production: Any) -> None:
+    messages = with_setting(production, API_KEY="", COMPANY_ID="")
+    hints = {m.id: m.hint for m in messages}
+    assert "'apik_emulator_dev'" in hints["dm_bridge.E001"]
+    assert "'biz_emulator'" in hints["dm_bridge.E002"]
+
+
+def test_sweep_interval_schedules_the_sweeper_in_beat(settings: Any) -> None:
+    from celery import Celery
+    from celery.beat import Scheduler
+
+    from dm_bridge.tasks import schedule_sweeper
+
+    class Beat:  # what celery.beat.Service hands to beat_init receivers
+        def __init__(self, beat_schedule: dict[str, Any]) -> None:
+            app = Celery(set_as_current=False)
+            app.conf.beat_schedule = beat_schedule
+            self.scheduler = Scheduler(app, lazy=False)
+
+    settings.DM_BRIDGE = {"SWEEP_INTERVAL": 12}
+    beat = Beat({})
+    schedule_sweeper(sender=beat)
+    entry = beat.scheduler.schedule["dm-bridge-sweep"]
+    assert entry.task == "dm_bridge.sweep" and entry.schedule.run_every.total_seconds() == 12
+
+    own = Beat({"mine": {"task": "dm_bridge.sweep", "schedule": 60.0}})
+    schedule_sweeper(sender=own)
+    assert list(own.scheduler.schedule) == ["mine"]  # the host's own entry wins

@@ -187,6 +187,18 @@ def test_reconcile_reports_each_channel_and_a_summary(
     assert "No channels match." in out
 
 
+def test_reconcile_unknown_channel_exits_non_zero(channel: DmChannel, emulator: Any) -> None:
+    before = len(emulator.requests())
+    out, _, error = run_failing(
+        "dm_bridge_reconcile", "--channel", "feed_nope", "--key", channel.key
+    )
+    assert "No DM channel matches 'feed_nope'" in str(error)
+    assert out == ""  # nothing reconciled: the mistake is reported first
+    assert len(emulator.requests()) == before
+    _, _, error = run_failing("dm_bridge_reconcile", "--channel", "999999", "--key", "nope")
+    assert "'999999', 'nope'" in str(error)
+
+
 def test_reconcile_errors_exit_non_zero(channel: DmChannel, emulator: Any) -> None:
     emulator.add_fault("dm_channels.retrieve", status=500)
     out, err, error = run_failing("dm_bridge_reconcile", "--key", channel.key)

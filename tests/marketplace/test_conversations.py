@@ -94,7 +94,9 @@ def test_removing_staff_removes_them_from_every_conversation(
 
 def test_a_team_that_would_exceed_50_dm_members_is_refused(whop, shop, listings, buyer):
     User = get_user_model()
-    extra = User.objects.bulk_create(User(username=f"helper{n}") for n in range(46))
+    extra = User.objects.bulk_create(  # with addresses: open_dm refuses members without one
+        User(username=f"helper{n}", email=f"helper{n}@example.com") for n in range(46)
+    )
     ShopStaff.objects.bulk_create(ShopStaff(shop=shop, user=user) for user in extra)
     assert len(shop.team()) == 48  # owner + 47 staff: with the buyer and the shop, exactly 50
     conversation = message(buyer, listings[0])
@@ -142,3 +144,18 @@ def test_admin_edits_to_staff_are_synced_to_the_dms(
     assert whop_members(conversation.channel) == whop_ids(
         buyer, shop.identity, shop.owner, newcomer
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_team_member_without_an_email_gives_the_buyer_a_clear_error_not_a_500(whop, make_user):
+    from decimal import Decimal
+
+    from marketplace.models import Listing, Shop
+    from marketplace.services import MarketplaceError, message_seller
+
+    owner = make_user("mailless", email=None)  # e.g. created in the admin
+    shop = Shop.objects.create(name="No Mail Shop", owner=owner)
+    listing = Listing.objects.create(shop=shop, title="Lamp", price=Decimal(5))
+    with pytest.raises(MarketplaceError, match="cannot receive messages right now"):
+        message_seller(make_user("asker"), listing, "http://testserver/listings/1/")
+    assert whop.requests("dm_channels.create") == []

@@ -110,16 +110,12 @@ def test_bad_member_lists_are_refused(whop, make_user):
     assert whop.requests() == []
 
 
-def test_user_without_email_fails_the_channel_with_a_reason_and_no_channel_call(whop, make_user):
+def test_user_without_email_is_refused_before_anything_is_written(whop, make_user):
     a, no_email = make_user(), make_user(email=None)
     with pytest.raises(UserNotProvisionable, match="no email"):
-        services.ensure_whop_user(no_email)
-    channel = services.open_dm("k", [a, no_email])
-    channel.refresh_from_db()
-    assert channel.status == DmChannel.Status.FAILED
-    assert "no email address" in channel.last_error
-    assert whop.requests("dm_channels.create") == []
-    assert WhopUserLink.objects.get(user=no_email).status == WhopUserLink.Status.FAILED
+        services.open_dm("k", [a, no_email])
+    assert DmChannel.objects.count() == 0
+    assert whop.requests() == []
 
 
 def test_fifty_first_member_is_refused_without_a_whop_call(whop, make_user):

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
-from django.template import Context, Template
+from django.template import Context, Template, TemplateSyntaxError
 from django.test import RequestFactory
 from django.urls import reverse
 
@@ -232,7 +232,11 @@ def test_unread_badge(alice: Any, bob: Any, make_user: Any):
     assert 'data-testid="dm-unread"' in empty
     assert re.search(r'data-testid="dm-unread"[^>]* hidden>0<', empty)
     assert f'data-dm-bridge-unread="{reverse("dm_bridge:unread")}"' in empty
-    assert "/static/dm_bridge/dm_bridge.js" in empty
+    assert "<script" not in empty  # it sits in the host's <a>: the glue comes from elsewhere
+    assert render("{% dm_bridge_scripts %}", alice) == (
+        '<link rel="stylesheet" href="/static/dm_bridge/dm_bridge.css">\n'
+        '<script src="/static/dm_bridge/dm_bridge.js" defer></script>\n'
+    )
 
     DmMember.objects.filter(channel=channel, user=alice).update(unread_count=3)
     three = render("{% dm_unread_badge %}", alice)
@@ -261,3 +265,28 @@ def test_no_secret_in_any_tag_output(alice: Any, bob: Any):
     )
     assert_no_secrets(html)
     assert "apik_" not in html and "ws_" not in html
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["{% dm_chat None %}", "{% dm_inbox %}", "{% dm_unread_badge %}", "{% dm_unread_count %}"],
+)
+def test_tags_without_the_request_name_the_context_processor(source: str) -> None:
+    with pytest.raises(TemplateSyntaxError, match=r"context_processors\.request"):
+        Template("{% load dm_bridge %}" + source).render(Context({}))
+
+
+def test_chat_and_inbox_link_the_default_stylesheet(alice: Any, bob: Any):
+    html = render("{% dm_chat channel %}{% dm_inbox %}", alice, channel=channel_with([alice, bob]))
+    assert '<link rel="stylesheet" href="/static/dm_bridge/dm_bridge.css">' in html
+
+
+def test_a_stuck_connecting_hint_only_in_debug_with_tasks(settings: Any, alice: Any, bob: Any):
+    pending = channel_with([alice, bob], status="pending", whop_id="feed_s")
+    assert configs(render("{% dm_chat c %}", alice, c=pending))[0]["stuckHint"] is None
+    settings.DEBUG = True
+    assert configs(render("{% dm_chat c %}", alice, c=pending))[0]["stuckHint"] is None
+    settings.DM_BRIDGE = {**settings.DM_BRIDGE, "TASKS_ENABLED": True}
+    (config,) = configs(render("{% dm_chat c %}", alice, c=pending))
+    assert "Is a Celery worker running?" in config["stuckHint"]
+    assert config["stuckAfterMs"] == 15_000

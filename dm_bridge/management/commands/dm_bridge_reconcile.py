@@ -49,6 +49,13 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if unknown := self.unknown_names(options):
+            # A named channel that does not exist is a mistake (a typo, the wrong database),
+            # not an empty selection: say so and fail, before reconciling the others.
+            raise CommandError(
+                f"No DM channel matches {', '.join(map(repr, unknown))} (--channel takes a "
+                "primary key or a feed_… Whop channel ID, --key a business key)."
+            )
         channels = list(self.select(options))
         if not channels:
             self.stdout.write("No channels match.")
@@ -83,6 +90,19 @@ class Command(BaseCommand):
             raise CommandError(
                 f"{plural(errors, 'channel')} could not be reconciled (reasons above); run again."
             )
+
+    def unknown_names(self, options: dict[str, Any]) -> list[str]:
+        unknown = [
+            ident
+            for ident in options["channels"] or []
+            if not DmChannel.objects.filter(
+                Q(pk=int(ident)) if ident.isdigit() else Q(whop_channel_id=ident)
+            ).exists()
+        ]
+        unknown += [
+            key for key in options["keys"] or [] if not DmChannel.objects.filter(key=key).exists()
+        ]
+        return unknown
 
     def select(self, options: dict[str, Any]) -> QuerySet[DmChannel]:
         channels = DmChannel.objects.all()

@@ -121,6 +121,7 @@
     const mount = container.querySelector("[data-dm-bridge-chat]");
     let channel = config.channel;
     let delay = 1000;
+    const since = Date.now(); // for config.stuckHint (DEBUG only: "is a worker running?")
     while (!channel.ready) {
       await sleep(channel.status === "failed" ? 10000 : delay);
       delay = Math.min(delay * 1.5, 5000);
@@ -138,7 +139,8 @@
       const data = await response.json();
       channel = { id: data.id, status: data.status, ready: data.ready, whopChannelId: data.whop_channel_id };
       container.dataset.dmBridgeStatus = channel.status;
-      showStatus(container, channel.ready ? "" : channel.status === "failed" ? data.failure || config.failedText : "Connecting…");
+      const stuck = config.stuckHint && Date.now() - since > config.stuckAfterMs;
+      showStatus(container, channel.ready ? "" : channel.status === "failed" ? data.failure || config.failedText : stuck ? config.stuckHint : "Connecting…");
     }
     showStatus(container, "");
     const chat = mountChat(config, mount, channel.whopChannelId);
