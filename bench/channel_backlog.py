@@ -192,29 +192,48 @@ def flush_redis(url: str) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def child_env(args: argparse.Namespace, emulator: EmulatorProcess) -> dict[str, str]:
+def bench_env(
+    emulator: EmulatorProcess,
+    *,
+    settings_module: str,
+    database_url: str,
+    redis_url: str,
+    limit_per_minute: int,
+    log_level: str,
+    **extra: str,
+) -> dict[str, str]:
+    """The environment of every process a bench starts (also used by bench/flood_fairness.py)."""
     return {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": args.settings,
+        "DJANGO_SETTINGS_MODULE": settings_module,
         "DJANGO_DEBUG": "0",  # production-like: no query log in workers
         "DJANGO_SECRET_KEY": "bench-only-secret-key-not-for-production",
-        "DATABASE_URL": args.database_url,
-        "REDIS_URL": args.redis_url,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
         "WHOP_API_KEY": DEFAULT_API_KEY,
         "WHOP_COMPANY_ID": DEFAULT_COMPANY_ID,
         "WHOP_API_BASE_URL": emulator.api_url,
         "WHOP_EMULATOR_URL": emulator.url,
         "WHOP_ELEMENTS_URL": emulator.elements_url,
-        "DM_BRIDGE_RATE_LIMIT_PER_MINUTE": str(args.limit_per_minute),
+        "DM_BRIDGE_RATE_LIMIT_PER_MINUTE": str(limit_per_minute),
         "DM_BRIDGE_TIMEOUT": "10",
         "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",  # no mail is sent
-        "LOG_LEVEL": args.log_level,
-        **(
-            {"DATABASE_CONN_MAX_AGE": str(args.conn_max_age)}
-            if args.conn_max_age is not None
-            else {}
-        ),
+        "LOG_LEVEL": log_level,
+        **extra,
     }
+
+
+def child_env(args: argparse.Namespace, emulator: EmulatorProcess) -> dict[str, str]:
+    conn = {} if args.conn_max_age is None else {"DATABASE_CONN_MAX_AGE": str(args.conn_max_age)}
+    return bench_env(
+        emulator,
+        settings_module=args.settings,
+        database_url=args.database_url,
+        redis_url=args.redis_url,
+        limit_per_minute=args.limit_per_minute,
+        log_level=args.log_level,
+        **conn,
+    )
 
 
 def migrate(env: dict[str, str]) -> None:
@@ -229,28 +248,28 @@ def migrate(env: dict[str, str]) -> None:
         raise SystemExit(f"migrate failed:\n{result.stdout}\n{result.stderr}")
 
 
-def make_users(sellers: int, buyers: int) -> tuple[list[Any], list[Any]]:
+def make_verified_users(prefix: str, count: int) -> list[Any]:
+    """``count`` users ``<prefix>0…`` with a confirmed email (dm_bridge provisions only those)
+    and no password: hashing hundreds of passwords would dominate the setup."""
+    from allauth.account.models import EmailAddress
     from django.contrib.auth import get_user_model
 
     user_model = get_user_model()
-    objs = []
-    for role, count in (("seller", sellers), ("buyer", buyers)):
-        for i in range(count):
-            user = user_model(username=f"{role}{i}", email=f"{role}{i}@bench.example.com")
-            user.set_unusable_password()  # hashing 90 passwords would dominate the setup
-            objs.append(user)
-    user_model.objects.bulk_create(objs)
-    all_users = {u.username: u for u in user_model.objects.all()}
-    from allauth.account.models import EmailAddress
-
-    # dm_bridge provisions only verified addresses; these are the bench's own.
+    users = []
+    for i in range(count):
+        user = user_model(username=f"{prefix}{i}", email=f"{prefix}{i}@bench.example.com")
+        user.set_unusable_password()
+        users.append(user)
+    user_model.objects.bulk_create(users)
+    users = list(user_model.objects.filter(username__startswith=prefix).order_by("pk"))
     EmailAddress.objects.bulk_create(
-        EmailAddress(user=u, email=u.email, verified=True, primary=True) for u in all_users.values()
+        EmailAddress(user=u, email=u.email, verified=True, primary=True) for u in users
     )
-    return (
-        [all_users[f"seller{i}"] for i in range(sellers)],
-        [all_users[f"buyer{i}"] for i in range(buyers)],
-    )
+    return users
+
+
+def make_users(sellers: int, buyers: int) -> tuple[list[Any], list[Any]]:
+    return make_verified_users("seller", sellers), make_verified_users("buyer", buyers)
 
 
 def provision(users: list[Any]) -> float:

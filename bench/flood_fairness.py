@@ -51,9 +51,11 @@ for path in (REPO, BENCH):
         sys.path.insert(0, str(path))
 
 from channel_backlog import (  # noqa: E402 - needs the paths above
+    bench_env,
     code_version,
     flush_redis,
     log,
+    make_verified_users,
     migrate,
     percentile,
     recreate_database,
@@ -62,8 +64,6 @@ from channel_backlog import (  # noqa: E402 - needs the paths above
 )
 
 from dm_bridge.testing import (  # noqa: E402
-    DEFAULT_API_KEY,
-    DEFAULT_COMPANY_ID,
     CeleryProcesses,
     EmulatorProcess,
 )
@@ -76,42 +76,15 @@ TARGET_HONEST_P95_SECONDS = 3.0
 
 
 def child_env(args: argparse.Namespace, emulator: EmulatorProcess) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "marketplace.settings",
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": "bench-only-secret-key-not-for-production",
-        "DATABASE_URL": args.database_url,
-        "REDIS_URL": args.redis_url,
-        "WHOP_API_KEY": DEFAULT_API_KEY,
-        "WHOP_COMPANY_ID": DEFAULT_COMPANY_ID,
-        "WHOP_API_BASE_URL": emulator.api_url,
-        "WHOP_ELEMENTS_URL": emulator.elements_url,
-        "DM_BRIDGE_RATE_LIMIT_PER_MINUTE": str(args.limit_per_minute),
-        "DM_BRIDGE_BACKLOG_THRESHOLD": MODES[args.child],
-        "DM_BRIDGE_TIMEOUT": "10",
-        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",  # no mail is sent
-        "LOG_LEVEL": "WARNING",
-    }
-
-
-def make_verified_users(prefix: str, count: int) -> list[Any]:
-    """Users with a confirmed email (dm_bridge provisions only those), without password hashing."""
-    from allauth.account.models import EmailAddress
-    from django.contrib.auth import get_user_model
-
-    user_model = get_user_model()
-    users = []
-    for i in range(count):
-        user = user_model(username=f"{prefix}{i}", email=f"{prefix}{i}@bench.example.com")
-        user.set_unusable_password()
-        users.append(user)
-    user_model.objects.bulk_create(users)
-    users = list(user_model.objects.filter(username__startswith=prefix).order_by("pk"))
-    EmailAddress.objects.bulk_create(
-        EmailAddress(user=u, email=u.email, verified=True, primary=True) for u in users
+    return bench_env(
+        emulator,
+        settings_module="marketplace.settings",
+        database_url=args.database_url,
+        redis_url=args.redis_url,
+        limit_per_minute=args.limit_per_minute,
+        log_level="WARNING",
+        DM_BRIDGE_BACKLOG_THRESHOLD=MODES[args.child],
     )
-    return users
 
 
 def at_rate(items: list[Any], start: float, every: float, act: Any) -> threading.Thread:
