@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from dm_bridge import services, tasks
 from dm_bridge.models import DmChannel, DmMember, DmOutboxMessage
+from dm_bridge.services.engine.retry_policy import retry_delay
 from dm_bridge.whop import WhopServerError
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -76,7 +77,7 @@ def test_a_conflict_repeated_max_attempts_times_fails(whop, make_user):
 
 def test_backoff_stays_capped_however_long_the_streak(settings):
     settings.DM_BRIDGE = {"RETRY_BACKOFF_BASE": 2.0, "RETRY_BACKOFF_MAX": 600.0}
-    delay = services._retry_delay(5_000, WhopServerError("down", status=503, retryable=True))
+    delay = retry_delay(5_000, WhopServerError("down", status=503, retryable=True))
     assert 300 <= delay <= 600
 
 

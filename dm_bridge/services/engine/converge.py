@@ -1,0 +1,343 @@
+"""Converging a channel with Whop: create it, apply members, name and outbox, or delete it.
+
+``drive_channel`` is what a worker runs: it takes the row's lease, converges, and releases
+the lease in the same statement that marks the work done, unless new work arrived meanwhile.
+
+Exactly-once rules for Whop writes:
+
+* ``POST /dm_channels`` is get-or-create on Whop's side, so repeating it after an ambiguous
+  failure returns the same channel.
+* Every other write (member add, message post) records an attempt *before* the call; when a
+  row has an earlier attempt, the worker looks the object up on Whop before writing again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+from django.utils import timezone
+from whop_sdk.types import DmMemberListItem
+
+from ... import signals
+from ...exceptions import (
+    EmailNotVerified,
+    InvalidDmRequest,
+    RowBusy,
+)
+from ...gateway import get_client
+from ...models import DmChannel, DmMember, DmOutboxMessage, WhopUserLink
+from ...ratelimit import RateLimitDeferred
+from ...whop import WhopAdapter, WhopError, WhopNotFoundError
+from ..identities import ensure_whop_user
+from ..validation import CURRENT_MEMBER
+from ..wording import describe_error
+from .leases import claim, count_attempt, intent_key, is_due, release
+from .reconcile import ReconcileReport, reconcile, whop_members
+from .retry_policy import fail_channel, fail_row, record_whop_failure
+from .scheduling import reschedule, send_on_commit
+
+logger = logging.getLogger("dm_bridge")
+
+
+UNVERIFIED_RECHECK_SECONDS = 300.0  # a channel waiting for a member's email confirmation
+
+
+def drive_channel(channel_pk: int) -> str:
+    """Converge one channel with Whop. Returns what happened (for logs and tests).
+
+    ``busy`` another worker holds it · ``idle`` nothing due · ``done`` converged ·
+    ``retrying`` / ``deferred`` rescheduled · ``failed`` stopped with a reason.
+    """
+    claimed = claim(DmChannel, channel_pk)
+    if claimed is None:
+        return "busy" if DmChannel.objects.filter(pk=channel_pk).exists() else "missing"
+    channel, token = claimed
+    try:
+        for _ in range(3):  # work requested while we ran is picked up before the lease is released
+            if not is_due(channel):
+                return "idle"
+            run_started = timezone.now()
+            _converge(channel)
+            # Done and released in one statement, unless new work arrived meanwhile.
+            done = DmChannel.objects.filter(
+                pk=channel.pk, next_attempt_at__lte=run_started, lease_token=token
+            ).update(
+                next_attempt_at=None,
+                failures=0,
+                waiting_since=None,
+                lease_until=None,
+                lease_token="",
+            )
+            if done:
+                token = ""
+                return "done"
+            channel.refresh_from_db()
+        return "done"
+    except (RateLimitDeferred, RowBusy) as exc:
+        reschedule(channel, exc.retry_after, count_failure=False)
+        return "deferred"
+    except WhopError as exc:
+        return record_whop_failure(channel, exc)
+    except EmailNotVerified:
+        # Not a failure: the channel waits until every member has confirmed their address.
+        reschedule(
+            channel,
+            UNVERIFIED_RECHECK_SECONDS,
+            count_failure=False,
+            error="Waiting for a member to confirm their email address before Whop is called.",
+        )
+        return "deferred"
+    except InvalidDmRequest as exc:
+        fail_channel(channel, str(exc))
+        return "failed"
+    finally:
+        if token:
+            release(channel, token)
+
+
+def _converge(channel: DmChannel) -> None:
+    client = get_client()
+    if channel.status == DmChannel.Status.DELETED:
+        _delete_on_whop(client, channel)
+        return
+    if channel.status == DmChannel.Status.FAILED:
+        return
+    if not channel.whop_channel_id:
+        _create_on_whop(client, channel)
+    if channel.needs_reconcile and channel.whop_channel_id:
+        reconcile(client, channel, ReconcileReport(channel.pk))
+        DmChannel.objects.filter(pk=channel.pk).update(needs_reconcile=False)
+        channel.needs_reconcile = False
+    _apply_members(client, channel)
+    _apply_name(client, channel)
+    _send_outbox(client, channel)
+
+
+def _create_on_whop(client: WhopAdapter, channel: DmChannel) -> None:
+    members = list(
+        channel.members.filter(status__in=CURRENT_MEMBER)
+        .select_related("user__whop_link")
+        .order_by("pk")
+    )
+    if not members:
+        raise InvalidDmRequest(
+            "This DM has no members left; add one before it can be created on Whop."
+        )
+    whop_ids = [_linked(m.user).whop_user_id or "" for m in members]
+    result = client.dm_channels.create(
+        with_user_ids=whop_ids,
+        account_id=channel.company_id,
+        **({"custom_name": channel.custom_name} if channel.custom_name else {}),
+        before_send=lambda: count_attempt(channel, intent=True),
+        idempotency_key=intent_key("dm_channels.create", channel, *sorted(whop_ids)),
+    )
+    now = timezone.now()
+    found = {"whop_channel_id": result.id, "whop_name": result.name or "", "needs_reconcile": False}
+    # Pending -> active in the same statement; a row deleted meanwhile keeps its status.
+    became_active = DmChannel.objects.filter(pk=channel.pk, status=DmChannel.Status.PENDING).update(
+        **found, last_error="", status=DmChannel.Status.ACTIVE, activated_at=now
+    )
+    if not became_active:
+        DmChannel.objects.filter(pk=channel.pk).update(**found, last_error="")
+        channel.refresh_from_db()
+    else:
+        for name, value in found.items():
+            setattr(channel, name, value)
+        channel.status, channel.activated_at, channel.last_error = DmChannel.Status.ACTIVE, now, ""
+    DmMember.objects.filter(pk__in=[m.pk for m in members]).update(
+        status=DmMember.Status.ACTIVE, added_at=now, last_error=""
+    )
+    shared = (
+        DmChannel.objects.filter(whop_channel_id=result.id)
+        .exclude(pk=channel.pk)
+        .exclude(status=DmChannel.Status.DELETED)
+        .values_list("key", flat=True)
+    )
+    if shared:
+        # Whop keeps one DM per member set: both keys now share it (see README, "Shared DMs").
+        logger.warning(
+            "dm channel %s (key %r) resolved to Whop DM %s, already used by key(s) %s: they share it",
+            channel.pk,
+            channel.key,
+            result.id,
+            ", ".join(map(repr, shared)),
+        )
+    logger.info("dm channel %s is active as %s", channel.pk, result.id)
+    if became_active:
+        send_on_commit(signals.dm_channel_ready, DmChannel, channel=channel)
+
+
+def _apply_members(client: WhopAdapter, channel: DmChannel) -> None:
+    changing = list(
+        channel.members.filter(status__in=(DmMember.Status.PENDING, DmMember.Status.REMOVING))
+        .select_related("user__whop_link")
+        .order_by("pk")
+    )
+    for member in (m for m in changing if m.status == DmMember.Status.PENDING):
+        link = _linked(member.user)
+        existing = (
+            _find_whop_member(client, channel, link.whop_user_id) if member.attempts else None
+        )
+        if existing is None:
+            try:
+                existing = client.dm_members.create(
+                    channel_id=channel.whop_channel_id,
+                    user_id=link.whop_user_id,
+                    before_send=lambda m=member: count_attempt(m),
+                    idempotency_key=intent_key(
+                        "dm_members.create", member, channel.whop_channel_id, member.removed_at
+                    ),
+                )
+            except WhopError as exc:
+                if exc.retryable:
+                    raise
+                fail_row(member, describe_error(exc))
+                logger.warning(
+                    "dm member %s could not be added to %s: %s",
+                    member.pk,
+                    channel.whop_channel_id,
+                    exc,
+                )
+                continue
+        member.whop_member_id = existing.id
+        member.status = DmMember.Status.ACTIVE
+        member.added_at = timezone.now()
+        member.failures = 0
+        member.last_error = ""
+        member.save()
+        send_on_commit(
+            signals.dm_member_added, DmMember, channel=channel, member=member, user=member.user
+        )
+
+    for member in (m for m in changing if m.status == DmMember.Status.REMOVING):
+        if not member.whop_member_id:
+            link = WhopUserLink.objects.filter(user=member.user).first()
+            found = (
+                _find_whop_member(client, channel, link.whop_user_id)
+                if link and link.whop_user_id
+                else None
+            )
+            member.whop_member_id = found.id if found else ""
+        if member.whop_member_id:
+            with contextlib.suppress(WhopNotFoundError):  # already gone: the goal is reached
+                client.dm_members.delete(
+                    member.whop_member_id, before_send=lambda m=member: count_attempt(m)
+                )
+        member.status = DmMember.Status.REMOVED
+        member.removed_at = timezone.now()
+        member.save()
+        send_on_commit(
+            signals.dm_member_removed, DmMember, channel=channel, member=member, user=member.user
+        )
+
+
+def _apply_name(client: WhopAdapter, channel: DmChannel) -> None:
+    if channel.custom_name == channel.whop_name:
+        return
+    try:
+        result = client.dm_channels.update(
+            channel.whop_channel_id, custom_name=channel.custom_name or None
+        )
+    except WhopError as exc:
+        if exc.retryable:
+            raise
+        DmChannel.objects.filter(pk=channel.pk).update(
+            last_error=describe_error(exc), last_error_at=timezone.now()
+        )
+        return
+    channel.whop_name = result.name or ""
+    DmChannel.objects.filter(pk=channel.pk).update(whop_name=channel.whop_name)
+
+
+def _send_outbox(client: WhopAdapter, channel: DmChannel) -> None:
+    for message in channel.outbox.filter(status=DmOutboxMessage.Status.PENDING).order_by("pk"):
+        found = _find_posted_message(client, channel, message) if message.attempts else None
+        if found is None:
+            try:
+                found = client.messages.create(
+                    channel_id=channel.whop_channel_id,
+                    content=message.content,
+                    before_send=lambda m=message: count_attempt(m),
+                    idempotency_key=intent_key("messages.create", message),
+                )
+            except WhopError as exc:
+                if exc.retryable:
+                    raise
+                fail_row(message, describe_error(exc))
+                continue
+        message.whop_message_id = found.id
+        message.status = DmOutboxMessage.Status.SENT
+        message.sent_at = timezone.now()
+        message.failures = 0
+        message.last_error = ""
+        message.save()
+
+
+def _delete_on_whop(client: WhopAdapter, channel: DmChannel) -> None:
+    if channel.deleted_on_whop:
+        return
+    if not channel.whop_channel_id and channel.needs_reconcile:
+        # A create may have reached Whop without us learning its ID: get-or-create finds it.
+        _create_on_whop_for_delete(client, channel)
+    if channel.whop_channel_id:
+        still_used = (
+            DmChannel.objects.filter(whop_channel_id=channel.whop_channel_id)
+            .exclude(pk=channel.pk)
+            .exclude(status=DmChannel.Status.DELETED)
+            .exists()
+        )
+        if still_used:
+            logger.info(
+                "dm channel %s deleted here; Whop DM %s kept for another key",
+                channel.pk,
+                channel.whop_channel_id,
+            )
+        else:
+            with contextlib.suppress(WhopNotFoundError):
+                client.dm_channels.delete(
+                    channel.whop_channel_id, before_send=lambda: count_attempt(channel)
+                )
+            logger.info("dm channel %s deleted on Whop (%s)", channel.pk, channel.whop_channel_id)
+    DmChannel.objects.filter(pk=channel.pk).update(deleted_on_whop=True)
+
+
+def _create_on_whop_for_delete(client: WhopAdapter, channel: DmChannel) -> None:
+    links = WhopUserLink.objects.filter(
+        user__dm_memberships__channel=channel,
+        user__dm_memberships__status__in=CURRENT_MEMBER,
+        whop_user_id__isnull=False,
+    ).values_list("whop_user_id", flat=True)
+    if links:
+        result = client.dm_channels.create(with_user_ids=list(links), account_id=channel.company_id)
+        channel.whop_channel_id = result.id
+        DmChannel.objects.filter(pk=channel.pk).update(whop_channel_id=result.id)
+
+
+def _linked(user: Any) -> WhopUserLink:
+    """The user's active Whop link: the preloaded one if there is one, else provision it now."""
+    try:
+        link = user.whop_link
+    except WhopUserLink.DoesNotExist:
+        link = None
+    if link is not None and link.status == WhopUserLink.Status.ACTIVE and link.whop_user_id:
+        return link
+    return ensure_whop_user(user)
+
+
+def _find_whop_member(
+    client: WhopAdapter, channel: DmChannel, whop_user_id: str | None
+) -> DmMemberListItem | None:
+    for remote in whop_members(client, channel):
+        if remote.user_id == whop_user_id:
+            return remote
+    return None
+
+
+def _find_posted_message(client: WhopAdapter, channel: DmChannel, message: DmOutboxMessage) -> Any:
+    page = client.messages.list(channel_id=channel.whop_channel_id, direction="desc", first=50)
+    for remote in page.items or []:
+        if remote.content == message.content and remote.message_type != "regular":
+            return remote
+    return None

@@ -1,0 +1,77 @@
+"""Leases and attempts: one worker per row at a time, and a trace of every Whop write.
+
+A lease is taken with one conditional UPDATE (atomic on every database) and released by its
+token, so a worker that lost its lease cannot release another's. An attempt is counted
+*before* the write goes out, which is what lets a retry look the object up instead of writing
+twice; ``intent_key`` names the intent for Whop's ``Idempotency-Key``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from ...conf import dm_bridge_settings
+from ...models import WorkState
+
+logger = logging.getLogger("dm_bridge")
+
+
+Row = TypeVar("Row", bound=WorkState)
+
+
+def claim(model: type[Row], pk: int) -> tuple[Row, str] | None:
+    """Take the row's lease if nobody holds it (one UPDATE: atomic on every database)."""
+    now = timezone.now()
+    token = secrets.token_hex(8)
+    taken = (
+        model.objects.filter(pk=pk)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(
+            lease_until=now + timedelta(seconds=dm_bridge_settings.LEASE_SECONDS), lease_token=token
+        )
+    )
+    if not taken:
+        return None
+    return model.objects.get(pk=pk), token
+
+
+def release(row: WorkState, token: str) -> None:
+    type(row).objects.filter(pk=row.pk, lease_token=token).update(lease_until=None, lease_token="")
+
+
+def is_due(row: WorkState) -> bool:
+    return row.next_attempt_at is not None and row.next_attempt_at <= timezone.now() + timedelta(
+        seconds=1
+    )
+
+
+def count_attempt(row: WorkState, *, intent: bool = False) -> None:
+    """Record an attempt just before a Whop write goes out, so a crash mid-call leaves a trace.
+
+    ``intent`` (channel creation) also flags that Whop may hold the result before we know it.
+    """
+    row.attempts += 1
+    updates: dict[str, Any] = {"attempts": models.F("attempts") + 1}
+    if intent:
+        updates["needs_reconcile"] = True
+    type(row).objects.filter(pk=row.pk).update(**updates)
+
+
+def intent_key(operation: str, row: WorkState, *parts: Any) -> str:
+    """The ``Idempotency-Key`` of one intent: the same on every retry of it, new for a new one.
+
+    The row's primary key and creation time make it unique across sites sharing a Whop key;
+    ``parts`` carry what changes the intent (the member set, a re-add after a removal).
+    """
+    seed = "|".join(
+        str(part) for part in (operation, type(row).__name__, row.pk, row.created_at, *parts)
+    )
+    return "dmb_" + hashlib.sha256(seed.encode()).hexdigest()[:40]

@@ -1,0 +1,144 @@
+"""Scheduling: when a row is next worked on, and handing that work to Celery.
+
+Work is enqueued on commit; if the broker is down the row keeps its due time and the sweeper
+finds it later. Without ``TASKS_ENABLED`` work runs inline (tests, scripts). A requester's
+channels beyond ``BACKLOG_THRESHOLD`` go to ``BACKLOG_QUEUE`` so a flood does not hold up
+everyone else.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.db import models, transaction
+from django.db.models import Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from ...conf import dm_bridge_settings
+from ...models import DmChannel, DmMember, DmOutboxMessage, WhopUserLink, WorkState
+
+logger = logging.getLogger("dm_bridge")
+
+
+def mark_due(channel: DmChannel) -> None:
+    if channel.status == DmChannel.Status.FAILED:
+        revive_channel(channel)  # new work for a failed channel is a new request for it
+        return
+    DmChannel.objects.filter(pk=channel.pk).update(next_attempt_at=timezone.now())
+    enqueue_channel(channel.pk)
+
+
+def restart(rows: models.QuerySet[Any], **changes: Any) -> None:
+    """A fresh start: no failure streak held against the rows any more."""
+    rows.update(failures=0, waiting_since=None, **changes)
+
+
+def revive_channel(channel: DmChannel) -> None:
+    """Start a channel afresh with its failed members and messages (a new request for it, or
+    "Retry now"); a worker picks it up on commit."""
+    if channel.status == DmChannel.Status.FAILED:
+        channel.status = (
+            DmChannel.Status.ACTIVE if channel.whop_channel_id else DmChannel.Status.PENDING
+        )
+    channel.failures, channel.waiting_since, channel.next_attempt_at = 0, None, timezone.now()
+    restart(
+        DmChannel.objects.filter(pk=channel.pk),
+        status=channel.status,
+        next_attempt_at=channel.next_attempt_at,
+    )
+    failed_members = channel.members.filter(status=DmMember.Status.FAILED)
+    restart(failed_members, status=DmMember.Status.PENDING)
+    failed_messages = channel.outbox.filter(status=DmOutboxMessage.Status.FAILED)
+    restart(failed_messages, status=DmOutboxMessage.Status.PENDING)
+    enqueue_channel(channel.pk)
+
+
+def retry(row: DmChannel | WhopUserLink) -> None:
+    """Admin "retry now": clear the failure state and run the work again immediately."""
+    with transaction.atomic():
+        row = type(row).objects.select_for_update().get(pk=row.pk)
+        if isinstance(row, DmChannel):
+            revive_channel(row)
+            return
+        if row.status == WhopUserLink.Status.ACTIVE:
+            return  # already linked: nothing to retry
+        restart(
+            WhopUserLink.objects.filter(pk=row.pk),
+            status=WhopUserLink.Status.PENDING,
+            next_attempt_at=timezone.now(),
+        )
+        enqueue_user_link(row.pk)
+
+
+def reschedule(row: WorkState, delay: float, *, count_failure: bool, error: str = "") -> None:
+    now = timezone.now()
+    updates: dict[str, Any] = {"next_attempt_at": now + timedelta(seconds=delay)}
+    if count_failure:
+        row.failures += 1
+        row.waiting_since = row.waiting_since or now
+        updates["failures"] = row.failures
+        updates["waiting_since"] = Coalesce("waiting_since", Value(now))  # the streak's start
+    if error:
+        updates.update(last_error=error, last_error_at=now)
+    type(row).objects.filter(pk=row.pk).update(**updates)
+    if isinstance(row, DmChannel):
+        send_task("drive_channel", row.pk, countdown=delay)
+    elif isinstance(row, WhopUserLink):
+        send_task("drive_user_link", row.pk, countdown=delay)
+
+
+def enqueue_channel(pk: int) -> None:
+    transaction.on_commit(lambda: send_task("drive_channel", pk))
+
+
+def enqueue_user_link(pk: int) -> None:
+    transaction.on_commit(lambda: send_task("drive_user_link", pk))
+
+
+def send_task(name: str, pk: int, countdown: float | None = None) -> None:
+    """Hand work to Celery; if the broker is down, the sweeper finds the row later."""
+    if not dm_bridge_settings.TASKS_ENABLED:
+        if countdown is None:
+            # Imported here: the workers' modules schedule through this one.
+            from ..identities import drive_user_link
+            from .converge import drive_channel
+
+            {"drive_channel": drive_channel, "drive_user_link": drive_user_link}[name](pk)
+        return  # inline mode: delayed retries are left to the sweeper / an admin
+    from ... import tasks
+
+    try:
+        queue = _queue_for(name, pk)
+        options = {"queue": queue} if queue else {}
+        getattr(tasks, name).apply_async((pk,), countdown=countdown, **options)
+    except Exception:  # the broker being down must never fail the caller
+        logger.warning(
+            "could not enqueue %s(%s); the sweeper will pick it up", name, pk, exc_info=True
+        )
+
+
+def _queue_for(name: str, pk: int) -> str | None:
+    """BACKLOG_QUEUE for bulk provisioning and for a requester's channels beyond
+    BACKLOG_THRESHOLD waiting to be created; None (the host's Celery routing) otherwise.
+
+    Workers take from their queues in turn, so a flood there waits while everyone else's
+    work keeps flowing through the default queue.
+    """
+    queue = dm_bridge_settings.BACKLOG_QUEUE
+    threshold = int(dm_bridge_settings.BACKLOG_THRESHOLD)
+    if not queue or name == "drive_user_link":
+        return queue or None
+    if not threshold:
+        return None
+    requester = DmChannel.objects.filter(pk=pk).values("requester_id")[:1]
+    waiting = DmChannel.objects.filter(
+        requester_id=Subquery(requester), status=DmChannel.Status.PENDING
+    ).count()
+    return queue if waiting > threshold else None
+
+
+def send_on_commit(signal: Any, sender: type, **kwargs: Any) -> None:
+    transaction.on_commit(lambda: signal.send(sender=sender, **kwargs))
