@@ -64,8 +64,10 @@ test: $(STAMP_DEV) chromium compose-tool
 screenshots: $(STAMP_DEV) chromium
 	DM_BRIDGE_UPDATE_SCREENSHOTS=1 $(PY) -m pytest -q tests/browser/test_marketplace.py
 
+# ruff over the tree, then mypy --strict over dm_bridge (configured in pyproject.toml).
 lint: $(STAMP_DEV)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) var test-artifacts

@@ -46,6 +46,7 @@ Worker, beat and emulator logs, and the emulator's request log, go to
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -119,8 +120,13 @@ def probe_limiter_interval_ms(redis_url: str, slots: int = 400) -> float:
     from dm_bridge.ratelimit import RedisRateLimiter
 
     class Probe(RedisRateLimiter):
-        def reserve(self, operation: str, per_minute: int, max_wait: float) -> float:
-            wait = super().reserve(operation, per_minute, 3600.0)
+        def reserve(
+            self, operation: str, per_minute: int, max_wait: float, budget: Any = None
+        ) -> float:
+            # The sustained rate: without RATE_LIMIT_BURST's head start, which a backlog
+            # larger than the window spends in its first moment.
+            steady = dataclasses.replace(budget, burst=0.0) if budget is not None else None
+            wait = super().reserve(operation, per_minute, 3600.0, steady)
             starts.append(time.monotonic() + wait)  # when this slot begins
             return 0.0  # do not sleep
 

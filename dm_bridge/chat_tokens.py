@@ -68,7 +68,7 @@ def mint_chat_token(user: Any) -> ChatToken:
     )
     token = ChatToken(minted.token, minted.expires_at)
     ttl = (token.expires_at - timezone.now() - _margin()).total_seconds()
-    if ttl >= 1:
+    if ttl >= 1 and link.whop_user_id:  # an active link always has its ID
         key = _cache_key(user, link.whop_user_id, company, scopes)
         cache.set(key, token.as_json(), timeout=int(ttl))
     logger.info(

@@ -5,10 +5,12 @@ IDs are stable; silence one with ``SILENCED_SYSTEM_CHECKS = ["dm_bridge.W003"]``
 ========== ===================================================================================
 E001       ``API_KEY`` is empty.
 E002       ``COMPANY_ID`` is empty.
-E003       ``USER_ADAPTER`` or ``POLICY`` is not an importable dotted path.
+E003       ``USER_ADAPTER``, ``POLICY``, ``REMINDER_ADAPTER``, ``MODERATION_ADAPTER`` or
+           ``RESPONSE_TIME_ADAPTER`` is not an importable dotted path.
 E004       ``TASKS_ENABLED`` but no Celery broker (``CELERY_BROKER_URL``) or Celery not installed.
 E005       A numeric setting is out of range (``MAX_MEMBERS``, ``TOKEN_LIFETIME``,
-           ``RATE_LIMIT_SAFETY``, ``RETRY_HORIZON``, ``BACKLOG_THRESHOLD``).
+           ``RATE_LIMIT_SAFETY``, ``RATE_LIMIT_WINDOW``, ``RATE_LIMIT_BURST``,
+           ``RETRY_HORIZON``, ``BACKLOG_THRESHOLD``).
 E006       ``SWEEP_QUEUE`` or ``BACKLOG_QUEUE`` is not a string (a Celery queue name, or "").
 E007       ``DM_BRIDGE`` has a key dm_bridge does not know (a typo such as ``TASK_ENABLED``), or
            is not a dict; the hint names the closest known key.
@@ -18,6 +20,9 @@ W001       ``BASE_URL`` is not a whop.com URL while ``DEBUG`` is off (the emulat
 W002       ``ELEMENTS_URL`` is not on ``*.whop.com`` while ``DEBUG`` is off.
 W003       ``REDIS_URL`` is empty while ``TASKS_ENABLED``: the rate limiter is per process.
 W004       ``WEBHOOK_SECRET`` is empty while ``DEBUG`` is off: webhooks are refused (503).
+W005       ``REMINDERS_ENABLED`` but ``SITE_URL`` is empty: the emails' links would be paths.
+E009       ``CONTACT_DETECTION_ALLOWED_DOMAINS`` is not a list of domain names, or
+           ``CONTACT_WARNING_MESSAGE`` is empty while ``CONTACT_DETECTION`` is ``"warn"``.
 ========== ===================================================================================
 """
 
@@ -27,6 +32,7 @@ import difflib
 import importlib.util
 import math
 import os
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -52,6 +58,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         *_check_tasks(),
         *_check_numbers(),
         *_check_webhook_secret(),
+        *_check_reminders(),
+        *_check_contact_detection(),
     ]
 
 
@@ -155,6 +163,21 @@ def _check_user_adapter() -> list[CheckMessage]:
         ),
         *_check_import_string(
             "POLICY", "myproject.dm_policy.Policy", "dm_bridge.policy.DefaultPolicy"
+        ),
+        *_check_import_string(
+            "REMINDER_ADAPTER",
+            "myproject.adapters.ReminderAdapter",
+            "dm_bridge.adapters.DefaultReminderAdapter",
+        ),
+        *_check_import_string(
+            "MODERATION_ADAPTER",
+            "myproject.adapters.ModerationAdapter",
+            "dm_bridge.adapters.DefaultModerationAdapter",
+        ),
+        *_check_import_string(
+            "RESPONSE_TIME_ADAPTER",
+            "myproject.adapters.ResponseTimeAdapter",
+            "dm_bridge.services.response_times.DefaultResponseTimeAdapter",
         ),
     ]
 
@@ -295,6 +318,22 @@ NUMERIC_RANGES: tuple[tuple[str, float, float, bool, str], ...] = (
         "a number greater than 0 and at most 1 (the share of Whop's rate limit to use, e.g. 0.98)",
     ),
     (
+        "RATE_LIMIT_WINDOW",
+        0,
+        86_400,
+        False,
+        "a number of seconds greater than 0 and at most 86400 (the window Whop counts "
+        "RATE_LIMIT_PER_MINUTE over: 60)",
+    ),
+    (
+        "RATE_LIMIT_BURST",
+        0,
+        1,
+        True,
+        "a number from 0 to 1 (the share of the window's limit an idle operation may send at "
+        "once; 0 paces evenly)",
+    ),
+    (
         "RETRY_HORIZON",
         0,
         30 * 86_400,
@@ -311,7 +350,35 @@ NUMERIC_RANGES: tuple[tuple[str, float, float, bool, str], ...] = (
         "to BACKLOG_QUEUE; 0 turns this off)",
     ),
 )
-FRACTIONAL = {"RATE_LIMIT_SAFETY", "RETRY_HORIZON"}
+NUMERIC_RANGES += (
+    ("REMINDER_DELAY", 0, 7 * 86_400, True, "a number of seconds from 0 to 7 days"),
+    ("REMINDER_WINDOW", 0, 30 * 86_400, True, "a number of seconds from 0 to 30 days"),
+    ("REMINDER_DIGEST_HOUR", 0, 23, True, "an hour of the day, an integer from 0 to 23"),
+    ("REMINDER_SCAN_INTERVAL", 0, 3600, False, "a number of seconds above 0, at most 3600"),
+    (
+        "REMINDER_UNSUBSCRIBE_MAX_AGE",
+        0,
+        366 * 86_400,
+        False,
+        "a number of seconds above 0, at most a year (how long unsubscribe links work)",
+    ),
+)
+NUMERIC_RANGES += (
+    ("RESPONSE_TIME_WINDOW_DAYS", 1, 366, True, "a number of days from 1 to 366"),
+    ("RESPONSE_TIME_MIN_ANSWERED", 1, 1_000_000, True, "an integer of at least 1"),
+    ("RESPONSE_TIME_REFRESH", 0, 7 * 86_400, True, "a number of seconds from 0 to 7 days"),
+)
+FRACTIONAL = {
+    "RESPONSE_TIME_REFRESH",
+    "RATE_LIMIT_SAFETY",
+    "RATE_LIMIT_WINDOW",
+    "RATE_LIMIT_BURST",
+    "RETRY_HORIZON",
+    "REMINDER_DELAY",
+    "REMINDER_WINDOW",
+    "REMINDER_SCAN_INTERVAL",
+    "REMINDER_UNSUBSCRIBE_MAX_AGE",
+}
 
 
 def _check_numbers() -> list[CheckMessage]:
@@ -328,6 +395,50 @@ def _check_numbers() -> list[CheckMessage]:
             )
         )
     return messages
+
+
+_DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", re.IGNORECASE)
+
+
+def _check_contact_detection() -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    domains = dm_bridge_settings.raw("CONTACT_DETECTION_ALLOWED_DOMAINS")
+    if not isinstance(domains, list | tuple) or not all(
+        isinstance(d, str) and _DOMAIN.fullmatch(d) for d in domains
+    ):
+        messages.append(
+            Error(
+                f"DM_BRIDGE['CONTACT_DETECTION_ALLOWED_DOMAINS'] is {domains!r}; it must be a "
+                "list of domain names.",
+                hint="e.g. ['whop.com', 'shop.example'] (subdomains are allowed with them).",
+                id="dm_bridge.E009",
+            )
+        )
+    warning = dm_bridge_settings.raw("CONTACT_WARNING_MESSAGE")
+    if dm_bridge_settings.raw("CONTACT_DETECTION") == "warn" and not _text(warning).strip():
+        messages.append(
+            Error(
+                "DM_BRIDGE['CONTACT_DETECTION'] is 'warn' but CONTACT_WARNING_MESSAGE is empty.",
+                hint="Set CONTACT_WARNING_MESSAGE to the reminder to post, or use 'flag'.",
+                id="dm_bridge.E009",
+            )
+        )
+    return messages
+
+
+def _check_reminders() -> list[CheckMessage]:
+    if dm_bridge_settings.raw("REMINDERS_ENABLED") is not True or _text(
+        dm_bridge_settings.raw("SITE_URL")
+    ):
+        return []
+    return [
+        Warning(
+            "DM_BRIDGE['REMINDERS_ENABLED'] is on but DM_BRIDGE['SITE_URL'] is empty: reminder "
+            "emails would carry paths instead of links that open the conversation.",
+            hint="Set DM_BRIDGE['SITE_URL'] to your site's address, e.g. 'https://shop.example'.",
+            id="dm_bridge.W005",
+        )
+    ]
 
 
 def _check_queues() -> list[CheckMessage]:
@@ -351,7 +462,7 @@ def _in_range(value: Any, low: float, high: float, low_allowed: bool, *, integer
     if not math.isfinite(value):
         return False
     above_low = value >= low if low_allowed else value > low
-    return above_low and value <= high
+    return bool(above_low and value <= high)
 
 
 def _is_whop_url(url: str, *, allow_apex: bool) -> bool:

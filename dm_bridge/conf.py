@@ -32,7 +32,11 @@ DEFAULTS: dict[str, Any] = {
     # Whop calls: per-operation limit (requests/minute) and the share of it we use.
     "RATE_LIMIT_PER_MINUTE": 600,
     "RATE_LIMIT_OVERRIDES": {},  # {"dm_channels.create": 300, ...}
-    "RATE_LIMIT_SAFETY": 0.98,
+    "RATE_LIMIT_SAFETY": 0.98,  # share of the rate used when pacing a backlog
+    "RATE_LIMIT_WINDOW": 60.0,  # seconds Whop counts the limit over (benches scale it down)
+    # Share of the per-window limit an idle operation may send at once (0 = even pacing);
+    # a 429 during a burst halves it for that operation (learnt, shared through Redis).
+    "RATE_LIMIT_BURST": 1.0,
     "REDIS_URL": "",  # shared limiter; empty -> a per-process limiter (single worker only)
     # Task layer.
     "TASKS_ENABLED": True,  # False: work runs inline in the request (tests, tiny sites)
@@ -58,15 +62,60 @@ DEFAULTS: dict[str, Any] = {
     "POLICY": "dm_bridge.policy.DefaultPolicy",  # who may see/open/change which DM via the API
     "API_PAGE_SIZE": 20,
     "CHAT_STYLE": "imessage",  # chat element style: "imessage" or "discord"
+    # Email reminders about unread DMs (services/reminders.py); off until the host turns them on.
+    "REMINDERS_ENABLED": False,
+    "REMINDER_DELAY": 300,  # seconds a message stays unread before it is reminded about
+    "REMINDER_WINDOW": 3600,  # seconds: at most one reminder per conversation and member
+    "REMINDER_PREVIEW": True,  # show (and store) the start of each message in the email
+    "REMINDER_EMAIL": True,  # False: only the dm_reminder_due signal (push/SMS), no email
+    "REMINDER_DEFAULT_FREQUENCY": "batch",  # for users without a preference: batch|daily|off
+    "REMINDER_DIGEST_HOUR": 8,  # local hour (TIME_ZONE) from which the daily digest goes out
+    "REMINDER_SCAN_INTERVAL": 30,  # seconds between beat's reminder scans
+    "REMINDER_FROM_EMAIL": "",  # "" = DEFAULT_FROM_EMAIL
+    "REMINDER_UNSUBSCRIBE_MAX_AGE": 60 * 86_400,  # seconds an unsubscribe link works
+    "REMINDER_ADAPTER": "dm_bridge.adapters.DefaultReminderAdapter",  # titles and deep links
+    "SITE_URL": "",  # e.g. "https://shop.example": makes the emails' links absolute
+    # Trust and safety (services/blocks.py, services/moderation.py).
+    "MODERATION_ADAPTER": "dm_bridge.adapters.DefaultModerationAdapter",  # parties and their users
+    "MODERATION_RATE_LIMIT": "30/hour",  # per user, on the report and block endpoints
+    "MODERATION_NOTE_MAX_LENGTH": 2000,  # characters in a report's note
+    "MODERATION_CONTEXT_MESSAGES": 10,  # messages shown before and after a reported one
+    "MODERATION_CONTEXT_SCAN": 200,  # newest messages searched for the reported one
+    "MODERATION_WARNING_MESSAGE": (
+        "A note from this site's moderators: please keep this conversation respectful and on "
+        "this site. Payments and contact details outside it are not protected."
+    ),  # what "warn" posts in the DM (as the app)
+    # Contact-info detection and response times (services/contact_detection.py, response_times.py)
+    "CONTACT_DETECTION": "flag",  # off | flag (moderation queue) | warn (queue + a DM reminder)
+    "CONTACT_DETECTION_ALLOWED_DOMAINS": ["whop.com"],  # + SITE_URL's host; subdomains too
+    "CONTACT_WARNING_MESSAGE": (
+        "A reminder from this site: please keep contact details and payments on this site. "
+        "Deals made elsewhere are not protected."
+    ),  # what "warn" posts in the DM (as the app), once per flagged message
+    "RESPONSE_TIME_ADAPTER": "dm_bridge.services.response_times.DefaultResponseTimeAdapter",
+    "RESPONSE_TIME_WINDOW_DAYS": 90,  # conversations started in this many days count
+    "RESPONSE_TIME_MIN_ANSWERED": 5,  # answered conversations before the badge is shown
+    "RESPONSE_TIME_REFRESH": 3600,  # seconds a summary is reused before the window is re-slid
 }
 
-IMPORT_STRINGS = {"USER_ADAPTER", "POLICY"}
+IMPORT_STRINGS = {
+    "USER_ADAPTER",
+    "POLICY",
+    "REMINDER_ADAPTER",
+    "MODERATION_ADAPTER",
+    "RESPONSE_TIME_ADAPTER",
+}
 
 # Settings with a closed set of values (checked by dm_bridge.E008; the first is the default's type).
 CHOICES: dict[str, tuple[Any, ...]] = {
     "CHAT_STYLE": ("imessage", "discord"),  # Whop's Chat element styles
     "ENVIRONMENT": ("production", "sandbox"),  # what `new WhopElements({environment})` accepts
     "TASKS_ENABLED": (True, False),
+    "REMINDERS_ENABLED": (False, True),
+    "REMINDER_PREVIEW": (True, False),
+    "REMINDER_EMAIL": (True, False),
+    "REMINDER_DEFAULT_FREQUENCY": ("batch", "daily", "off"),
+    "CONTACT_DETECTION": ("flag", "off", "warn"),
 }
 
 

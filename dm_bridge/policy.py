@@ -55,4 +55,6 @@ class DefaultPolicy:
 
 
 def get_policy() -> DefaultPolicy:
-    return dm_bridge_settings.POLICY()
+    # The host's class from DM_BRIDGE["POLICY"]: documented as a DefaultPolicy subclass.
+    policy: DefaultPolicy = dm_bridge_settings.POLICY()
+    return policy

@@ -1,22 +1,51 @@
-"""Keep every Whop operation under its per-minute limit across all worker processes.
+"""Keep every Whop operation under its rate limit across all worker processes.
 
-Whop allows N requests per minute per operation per credential. Instead of finding the limit
-through 429s, each call reserves a slot first (GCRA: one slot every 60/N s, no burst) in Redis,
-so any number of workers together stay under it. A 429 that happens anyway (another app on
-the same key, a lower limit than configured) blocks the operation for everyone until
-Whop's Retry-After has passed.
+Whop allows N requests per window (documented: 600 per minute) per operation per credential,
+and does not document how it counts. Each call reserves a start time first, in Redis so any
+number of workers share one schedule. A start is granted when *both* hold:
+
+* **window cap**: fewer than N starts in the trailing window (plus a small margin for
+  network jitter), so no sliding or fixed window of Whop's can overflow;
+* **pacing** (GCRA, i.e. a token bucket): one slot per ``window / (N × RATE_LIMIT_SAFETY)``
+  with a burst allowance of ``RATE_LIMIT_BURST × N`` calls, so an idle operation takes a
+  burst at once (a 100-buyer campaign goes out immediately) and a long backlog is paced.
+
+A 429 that happens anyway (another app on the same key, a smaller bucket or lower limit than
+configured) blocks the operation for everyone until Whop's wait (header or message text) has
+passed, and teaches the limiter: a 429 *during a burst* halves the burst allowance (Whop's
+bucket is smaller); a 429 *while pacing* lowers the per-window budget to 90 % of what went
+out in the window (Whop's limit is lower; never below a quarter of the configured one).
+What was learnt is forgotten after ``LEARNT_WINDOWS`` quiet windows, so a temporary squeeze
+does not slow the site for good. A call already in flight when the 429 arrives cannot be
+recalled: a burst may draw as many 429s as there are workers, once.
 
 Without Redis a per-process limiter does the same for one process (the embedded demo).
 """
 
 from __future__ import annotations
 
+import collections
+import math
 import threading
 import time
+import uuid
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from .conf import dm_bridge_settings
 from .exceptions import DmBridgeError
+
+LEARNT_WINDOWS = 10  # a lesson from a 429 lasts this many windows after the last 429
+LESSON_LIMIT_SHARE = 0.9  # a 429 while pacing: the budget becomes this share of the window
+# ... but never below this share of the configured limit: a 429 our own volume cannot explain
+# (another app on the key) blocks the operation without throttling it for ten windows.
+LOWEST_LEARNT_SHARE = 0.25
+BURSTING_AHEAD = 8  # slots reserved ahead of steady pacing that mean "we were bursting"
+
+
+def window_margin(window: float) -> float:
+    """Seconds added to the window cap: arrival jitter must not put N+1 calls in Whop's window."""
+    return max(0.1, 0.01 * window)
 
 
 class RateLimitDeferred(DmBridgeError):
@@ -32,51 +61,118 @@ class RateLimitDeferred(DmBridgeError):
         )
 
 
-# KEYS: slot key, block key. ARGV: interval ms, max wait ms. Returns the wait in ms (>= 0)
-# when a slot was reserved, or minus the wait when it is too far away (nothing reserved).
-_RESERVE = """
+@dataclass(frozen=True)
+class Budget:
+    """One operation's configured budget: ``limit`` calls per ``window`` seconds, paced at
+    ``safety`` of that rate, bursts of up to ``burst`` (a share of the limit, 0 = none)."""
+
+    limit: int
+    window: float = 60.0
+    burst: float = 0.0
+    safety: float = 1.0
+
+    @classmethod
+    def for_operation(cls, operation: str) -> Budget:
+        return cls(
+            limit=max(1, dm_bridge_settings.rate_limit_for(operation)),
+            window=float(dm_bridge_settings.RATE_LIMIT_WINDOW),
+            burst=float(dm_bridge_settings.RATE_LIMIT_BURST),
+            safety=float(dm_bridge_settings.RATE_LIMIT_SAFETY),
+        )
+
+
+# Shared by both scripts: the budget in force (configured, lowered by what was learnt).
+# KEYS: log (zset of granted starts, ms), state (hash: tat, blocked), learnt (hash: limit, burst)
+# ARGV[1..4]: limit, window ms, burst share, safety.
+_PRELUDE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local interval = tonumber(ARGV[1])
-local max_wait = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-local blocked = tonumber(redis.call('GET', KEYS[2]) or '0')
-local start = math.max(tat, now, blocked)
-local wait = start - now
-if wait > max_wait then return -wait end
-redis.call('SET', KEYS[1], string.format('%.3f', start + interval), 'PX', math.ceil(wait + interval) + 60000)
-return wait
+local window = tonumber(ARGV[2])
+local limit = tonumber(ARGV[1])
+local learnt_limit = tonumber(redis.call('HGET', KEYS[3], 'limit') or '0')
+if learnt_limit > 0 and learnt_limit < limit then limit = learnt_limit end
+local interval = window / (limit * tonumber(ARGV[4]))
+local burst = math.max(1, math.floor(limit * tonumber(ARGV[3])))
+local learnt_burst = tonumber(redis.call('HGET', KEYS[3], 'burst') or '0')
+if learnt_burst > 0 and learnt_burst < burst then burst = learnt_burst end
+local tat = tonumber(redis.call('HGET', KEYS[2], 'tat') or '0')
+local blocked = tonumber(redis.call('HGET', KEYS[2], 'blocked') or '0')
 """
 
-# KEYS: block key. ARGV: block ms. Extends, never shortens, an existing block.
-_BLOCK = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local untill = now + tonumber(ARGV[1])
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-if untill > current then redis.call('SET', KEYS[1], untill, 'PX', tonumber(ARGV[1]) + 1000) end
-return untill
+# ARGV[5..7]: max wait ms, window margin ms, a unique member. Returns the wait in ms (>= 0)
+# when a start was granted, or minus the wait when it is too far away (nothing reserved).
+_RESERVE = (
+    _PRELUDE
+    + """
+local margin = tonumber(ARGV[6])
+local start = math.max(now, tat - (burst - 1) * interval, blocked)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window - margin)
+local count = redis.call('ZCARD', KEYS[1])
+if count >= limit then
+  local nth = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
+  start = math.max(start, tonumber(nth[2]) + window + margin)
+end
+local wait = start - now
+if wait > tonumber(ARGV[5]) then return string.format('%.3f', -wait) end
+redis.call('HSET', KEYS[2], 'tat', string.format('%.3f', math.max(tat, start) + interval))
+redis.call('PEXPIRE', KEYS[2], math.ceil(wait + 2 * window + margin))
+redis.call('ZADD', KEYS[1], string.format('%.3f', start), ARGV[7])
+redis.call('PEXPIRE', KEYS[1], math.ceil(wait + window + margin) + 1000)
+return string.format('%.3f', wait)
 """
+)
+
+# ARGV[5..9]: block ms, lesson lifetime ms, BURSTING_AHEAD, LESSON_LIMIT_SHARE, LOWEST_LEARNT_SHARE.
+# Extends, never shortens, an existing block.
+_BLOCK = (
+    _PRELUDE
+    + """
+local ahead = (tat - now) / interval
+if ahead > tonumber(ARGV[7]) then
+  local lesson = math.max(1, math.floor(ahead / 2))
+  if lesson < burst then redis.call('HSET', KEYS[3], 'burst', lesson) end
+else
+  local sent = redis.call('ZCOUNT', KEYS[1], now - window, '+inf')
+  local lesson = math.max(math.ceil(tonumber(ARGV[1]) * tonumber(ARGV[9])), math.floor(sent * tonumber(ARGV[8])))
+  if lesson < limit then redis.call('HSET', KEYS[3], 'limit', lesson) end
+end
+if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('PEXPIRE', KEYS[3], ARGV[6]) end
+local untill = now + tonumber(ARGV[5])
+if untill > blocked then
+  redis.call('HSET', KEYS[2], 'blocked', string.format('%.3f', untill))
+  redis.call('PEXPIRE', KEYS[2], math.ceil(tonumber(ARGV[5]) + 2 * window))
+end
+return string.format('%.3f', untill)
+"""
+)
 
 
 class RateLimiter:
-    """Interface: ``reserve`` a slot for an operation; ``block`` an operation after a 429."""
+    """Interface: ``reserve`` a start for an operation; ``block`` (and learn) after a 429."""
 
-    def reserve(self, operation: str, per_minute: int, max_wait: float) -> float:
-        """Reserve the next slot; returns seconds to wait before calling, or raises RateLimitDeferred."""
+    def reserve(
+        self, operation: str, per_minute: int, max_wait: float, budget: Budget | None = None
+    ) -> float:
+        """Reserve the next start; returns seconds to wait before calling, or raises
+        RateLimitDeferred. ``per_minute`` alone (no ``budget``) is even pacing, no burst."""
         raise NotImplementedError
 
-    def block(self, operation: str, seconds: float) -> None:
+    def block(self, operation: str, seconds: float, budget: Budget | None = None) -> None:
+        """A 429 asked to wait ``seconds``: stop the operation for everyone and learn from it."""
+        raise NotImplementedError
+
+    def learnt(self, operation: str) -> dict[str, int]:
+        """What 429s taught about ``operation``: ``{"limit": …, "burst": …}`` (either may be
+        missing)."""
+        raise NotImplementedError
+
+    def clear(self) -> None:
+        """Forget all slots, blocks and lessons (tests)."""
         raise NotImplementedError
 
     def wait_for_slot(self, operation: str, max_wait: float = 5.0) -> None:
-        limit = max(
-            1,
-            int(
-                dm_bridge_settings.rate_limit_for(operation) * dm_bridge_settings.RATE_LIMIT_SAFETY
-            ),
-        )
-        wait = self.reserve(operation, limit, max_wait)
+        budget = Budget.for_operation(operation)
+        wait = self.reserve(operation, budget.limit, max_wait, budget)
         if wait > 0:
             time.sleep(wait)
 
@@ -90,59 +186,143 @@ class RedisRateLimiter(RateLimiter):
         self._reserve = self._redis.register_script(_RESERVE)
         self._block = self._redis.register_script(_BLOCK)
 
-    def _keys(self, operation: str) -> tuple[str, str]:
-        return f"{self._prefix}:{operation}:slot", f"{self._prefix}:{operation}:block"
+    def _keys(self, operation: str) -> list[str]:
+        base = f"{self._prefix}:{operation}"
+        return [f"{base}:log", f"{base}:state", f"{base}:learnt"]
 
-    def reserve(self, operation: str, per_minute: int, max_wait: float) -> float:
-        # Fractional milliseconds: rounding 25.5 ms up to 26 would waste 2 % of the limit. The
-        # script's reply is truncated to whole ms; the stored schedule itself stays exact.
-        interval_ms = f"{60_000 / per_minute:.3f}"
-        wait_ms = int(
-            self._reserve(
-                keys=list(self._keys(operation)), args=[interval_ms, int(max_wait * 1000)]
-            )
+    @staticmethod
+    def _args(budget: Budget) -> list[str]:
+        return [
+            str(budget.limit),
+            f"{budget.window * 1000:.3f}",
+            repr(budget.burst),
+            repr(budget.safety),
+        ]
+
+    def reserve(
+        self, operation: str, per_minute: int, max_wait: float, budget: Budget | None = None
+    ) -> float:
+        budget = budget or Budget(per_minute)
+        reply = self._reserve(
+            keys=self._keys(operation),
+            args=[
+                *self._args(budget),
+                int(max_wait * 1000),
+                f"{window_margin(budget.window) * 1000:.3f}",
+                uuid.uuid4().hex,
+            ],
         )
+        wait_ms = float(reply)
         if wait_ms < 0:
             raise RateLimitDeferred(operation, -wait_ms / 1000)
         return wait_ms / 1000
 
-    def block(self, operation: str, seconds: float) -> None:
-        self._block(keys=[self._keys(operation)[1]], args=[max(1, int(seconds * 1000))])
+    def block(self, operation: str, seconds: float, budget: Budget | None = None) -> None:
+        budget = budget or Budget.for_operation(operation)
+        self._block(
+            keys=self._keys(operation),
+            args=[
+                *self._args(budget),
+                max(1, int(seconds * 1000)),
+                int(LEARNT_WINDOWS * budget.window * 1000),
+                BURSTING_AHEAD,
+                repr(LESSON_LIMIT_SHARE),
+                repr(LOWEST_LEARNT_SHARE),
+            ],
+        )
+
+    def learnt(self, operation: str) -> dict[str, int]:
+        raw = self._redis.hgetall(self._keys(operation)[2])
+        return {
+            (key.decode() if isinstance(key, bytes) else key): int(value)
+            for key, value in raw.items()
+        }
 
     def clear(self) -> None:
-        """Forget all slots and blocks (tests)."""
         for key in self._redis.scan_iter(f"{self._prefix}:*"):
             self._redis.delete(key)
 
 
+@dataclass
+class _Schedule:
+    starts: collections.deque[float] = field(default_factory=collections.deque)
+    tat: float = 0.0
+    blocked: float = 0.0
+    lessons: dict[str, int] = field(default_factory=dict)
+    lessons_until: float = 0.0
+
+
 class LocalRateLimiter(RateLimiter):
-    """The same algorithm for a single process (threads share it)."""
+    """The same algorithm for a single process (threads share it); the scripts above are the
+    reference, this mirrors them line for line."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._tat: dict[str, float] = {}
-        self._blocked: dict[str, float] = {}
+        self._schedules: dict[str, _Schedule] = {}
 
-    def reserve(self, operation: str, per_minute: int, max_wait: float) -> float:
-        interval = 60.0 / per_minute
+    def _budget(self, schedule: _Schedule, budget: Budget, now: float) -> tuple[int, float, int]:
+        if now > schedule.lessons_until:
+            schedule.lessons.clear()
+        limit = min(budget.limit, schedule.lessons.get("limit", budget.limit))
+        interval = budget.window / (limit * budget.safety)
+        burst = max(1, math.floor(limit * budget.burst))
+        return limit, interval, min(burst, schedule.lessons.get("burst", burst))
+
+    def reserve(
+        self, operation: str, per_minute: int, max_wait: float, budget: Budget | None = None
+    ) -> float:
+        budget = budget or Budget(per_minute)
+        margin = window_margin(budget.window)
         with self._lock:
             now = time.monotonic()
-            start = max(self._tat.get(operation, 0.0), now, self._blocked.get(operation, 0.0))
+            schedule = self._schedules.setdefault(operation, _Schedule())
+            limit, interval, burst = self._budget(schedule, budget, now)
+            start = max(now, schedule.tat - (burst - 1) * interval, schedule.blocked)
+            starts = schedule.starts
+            while starts and starts[0] <= now - budget.window - margin:
+                starts.popleft()
+            if len(starts) >= limit:
+                start = max(start, starts[len(starts) - limit] + budget.window + margin)
             wait = start - now
             if wait > max_wait:
                 raise RateLimitDeferred(operation, wait)
-            self._tat[operation] = start + interval
+            schedule.tat = max(schedule.tat, start) + interval
+            starts.append(start)
             return wait
 
-    def block(self, operation: str, seconds: float) -> None:
+    def block(self, operation: str, seconds: float, budget: Budget | None = None) -> None:
+        budget = budget or Budget.for_operation(operation)
         with self._lock:
-            until = time.monotonic() + seconds
-            self._blocked[operation] = max(self._blocked.get(operation, 0.0), until)
+            now = time.monotonic()
+            schedule = self._schedules.setdefault(operation, _Schedule())
+            limit, interval, burst = self._budget(schedule, budget, now)
+            ahead = (schedule.tat - now) / interval
+            if ahead > BURSTING_AHEAD:
+                lesson = max(1, math.floor(ahead / 2))
+                if lesson < burst:
+                    schedule.lessons["burst"] = lesson
+            else:
+                sent = sum(1 for start in schedule.starts if start > now - budget.window)
+                lesson = max(
+                    math.ceil(budget.limit * LOWEST_LEARNT_SHARE),
+                    math.floor(sent * LESSON_LIMIT_SHARE),
+                )
+                if lesson < limit:
+                    schedule.lessons["limit"] = lesson
+            if schedule.lessons:
+                schedule.lessons_until = now + LEARNT_WINDOWS * budget.window
+            schedule.blocked = max(schedule.blocked, now + seconds)
+
+    def learnt(self, operation: str) -> dict[str, int]:
+        with self._lock:
+            schedule = self._schedules.get(operation)
+            if schedule is None or time.monotonic() > schedule.lessons_until:
+                return {}
+            return dict(schedule.lessons)
 
     def clear(self) -> None:
         with self._lock:
-            self._tat.clear()
-            self._blocked.clear()
+            self._schedules.clear()
 
 
 @lru_cache(maxsize=4)

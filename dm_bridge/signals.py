@@ -9,6 +9,25 @@ Every signal is sent with ``sender`` = the model class and these keyword argumen
 - ``dm_member_removed``: ``channel``, ``member``, ``user``.
 - ``dm_message_received``: ``channel``, ``message`` (``whop_sdk.types.Message``), ``event``
   (``whop_sdk.PostChatMessageCreatedPayload``, the whole webhook) — from webhooks.
+- ``dm_member_muted``: ``channel``, ``member``, ``user``, ``muted`` (bool) — the member muted
+  or unmuted the conversation (``services.mute``); Whop is updated by a worker.
+- ``dm_member_archived``: ``channel``, ``member``, ``user``, ``archived`` (bool) — archived or
+  restored (``services.archive``, or a new message bringing it back).
+- ``dm_reminder_due``: ``reminder`` (Reminder), ``user``, ``messages`` (its UnreadMessage rows
+  still unread) — just before a reminder email is sent (push or SMS hooks; with
+  ``REMINDER_EMAIL`` off it is the only delivery). Sent once per attempt, after the attempt is
+  committed: deduplicate on ``reminder.pk``.
+- ``dm_reminder_sent``: ``reminder``, ``user`` — the reminder was delivered (or, with
+  ``REMINDER_EMAIL`` off, signalled).
+- ``dm_report_filed``: ``report`` (Report), ``created`` (bool: False when the same reporter
+  and source had already reported it) — a user or a detector reported a conversation or message.
+- ``dm_party_blocked``: ``block`` (Block), ``blocker`` (a user or host row; None: the site),
+  ``blocked``, ``actor`` (the user who pressed Block or the moderator) — the DMs between them
+  are closed.
+- ``dm_party_unblocked``: ``blocker``, ``blocked``, ``actor`` — the block was lifted and the
+  DMs it closed were given back their members.
+- ``dm_moderation_action``: ``action`` (ModerationAction, the audit row), ``report`` (or None)
+  — a moderator dismissed, warned, removed a user, blocked site-wide or deleted a DM.
 """
 
 from django.dispatch import Signal
@@ -19,3 +38,11 @@ dm_channel_failed = Signal()
 dm_member_added = Signal()
 dm_member_removed = Signal()
 dm_message_received = Signal()
+dm_member_muted = Signal()
+dm_member_archived = Signal()
+dm_reminder_due = Signal()
+dm_reminder_sent = Signal()
+dm_report_filed = Signal()
+dm_party_blocked = Signal()
+dm_party_unblocked = Signal()
+dm_moderation_action = Signal()

@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from celery import Task, shared_task
+from celery.result import AsyncResult
 from celery.signals import beat_init
 
 from . import services
@@ -31,14 +32,20 @@ def drive_user_link(link_pk: int) -> str:
     return services.drive_user_link(link_pk)
 
 
-class SweepTask(Task):
+class SweepTask(Task[[], dict[str, int]]):
     """Sent to ``DM_BRIDGE['SWEEP_QUEUE']`` (read when sent, e.g. by beat), so the sweeper is
     never stuck behind a backlog of channel work in the default queue."""
 
-    def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+    def apply_async(
+        self,
+        args: tuple[Any, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        *more: Any,  # task_id, producer, … passed on as they came
+        **options: Any,
+    ) -> AsyncResult[dict[str, int]]:
         if queue := dm_bridge_settings.SWEEP_QUEUE:
             options.setdefault("queue", queue)
-        return super().apply_async(args, kwargs, **options)
+        return super().apply_async(args, kwargs, *more, **options)
 
 
 @shared_task(name="dm_bridge.sweep", base=SweepTask, ignore_result=True)
@@ -56,4 +63,33 @@ def schedule_sweeper(sender: Any, **kwargs: Any) -> None:
     interval = float(dm_bridge_settings.SWEEP_INTERVAL)
     scheduler.update_from_dict(
         {"dm-bridge-sweep": {"task": "dm_bridge.sweep", "schedule": interval}}
+    )
+
+
+# --- email reminders (services/reminders.py) --------------------------------------------------
+
+
+@shared_task(name="dm_bridge.send_reminder", ignore_result=True, acks_late=True)
+def send_reminder(reminder_pk: int) -> str:
+    return services.send_reminder(reminder_pk)
+
+
+# On the sweeper's queue: like the sweeper it only finds work, so it must not wait behind it.
+@shared_task(name="dm_bridge.scan_reminders", base=SweepTask, ignore_result=True)
+def scan_reminders() -> dict[str, int]:
+    return services.scan_reminders()
+
+
+@beat_init.connect
+def schedule_reminder_scan(sender: Any, **kwargs: Any) -> None:
+    """With ``REMINDERS_ENABLED``, beat scans for due reminders every ``REMINDER_SCAN_INTERVAL``
+    seconds, unless ``CELERY_BEAT_SCHEDULE`` already has an entry for the task."""
+    scheduler = sender.scheduler
+    if not dm_bridge_settings.REMINDERS_ENABLED or any(
+        entry.task == "dm_bridge.scan_reminders" for entry in scheduler.schedule.values()
+    ):
+        return
+    interval = float(dm_bridge_settings.REMINDER_SCAN_INTERVAL)
+    scheduler.update_from_dict(
+        {"dm-bridge-reminders": {"task": "dm_bridge.scan_reminders", "schedule": interval}}
     )

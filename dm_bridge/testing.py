@@ -135,22 +135,38 @@ class EmulatorProcess:
         response.raise_for_status()
         return response.json() if response.content else None
 
+    def _create(self, path: str, body: dict[str, Any]) -> str:
+        """POST ``body`` to a control collection; the ID of what it created."""
+        created: str = self._call("POST", path, json=body)["id"]
+        return created
+
+    def _list(self, path: str, params: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self._call("GET", path, params=params)["data"]
+        return rows
+
     def reset(self) -> None:
         self._call("POST", "/reset")
 
     def seed(self, **objects: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
         """Create users / dm_channels / messages directly; returns them with their IDs."""
-        return self._call("POST", "/seed", json=objects)
+        seeded: dict[str, list[dict[str, Any]]] = self._call("POST", "/seed", json=objects)
+        return seeded
 
     def add_fault(self, operation: str, **spec: Any) -> str:
         """Inject a fault on an operation such as ``dm_channels.create``; see docs/emulator.md."""
-        return self._call("POST", "/faults", json={"operation": operation, **spec})["id"]
+        return self._create("/faults", {"operation": operation, **spec})
 
     def clear_faults(self) -> None:
         self._call("DELETE", "/faults")
 
-    def set_rate_limit(self, per_minute: int, operation: str | None = None) -> None:
-        body: dict[str, Any] = {"per_minute": per_minute}
+    def set_rate_limit(
+        self, per_minute: int | None = None, operation: str | None = None, **policy: Any
+    ) -> None:
+        """The limit per window, and optionally ``window_seconds``, ``model``, ``burst``,
+        ``style`` (docs/emulator.md); for one operation or (without) the default."""
+        body: dict[str, Any] = dict(policy)
+        if per_minute is not None:
+            body["limit"] = per_minute
         if operation:
             body["operation"] = operation
         self._call("POST", "/rate_limits", json=body)
@@ -158,16 +174,16 @@ class EmulatorProcess:
     def requests(self, operation: str | None = None) -> list[dict[str, Any]]:
         """The request log: what the emulator received (never credentials, only their subject)."""
         params = {"operation": operation} if operation else None
-        return self._call("GET", "/requests", params=params)["data"]
+        return self._list("/requests", params)
 
     def add_webhook(self, url: str, secret: str, events: Sequence[str] | None = None) -> str:
         body: dict[str, Any] = {"url": url, "secret": secret}
         if events is not None:
             body["events"] = list(events)
-        return self._call("POST", "/webhooks", json=body)["id"]
+        return self._create("/webhooks", body)
 
     def webhook_deliveries(self) -> list[dict[str, Any]]:
-        return self._call("GET", "/webhook_deliveries")["data"]
+        return self._list("/webhook_deliveries")
 
     def mint_token(
         self,

@@ -6,9 +6,10 @@ and reset it when the user has seen a DM (the API's "mark read", template tags).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Max
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from .models import DmChannel, DmMember
@@ -39,3 +40,34 @@ def unread_count(user: Any) -> int:
         .annotate(unread=Max("unread_count"))
     )
     return sum(row["unread"] for row in per_dm)
+
+
+def unread_per_channel(user: Any, channel_pks: Iterable[int]) -> dict[int, int]:
+    """Unread messages per local channel, adding up to ``unread_count(user)``.
+
+    The same memberships count as for the total. A Whop DM shared by several of the user's
+    channels is counted once: on the oldest of them (lowest pk), 0 on the others, wherever
+    they appear (a page of a list, a single conversation).
+    """
+    wanted = set(channel_pks)
+    if not wanted or not getattr(user, "is_authenticated", False):
+        return {}
+    counted = DmMember.objects.filter(user=user, status__in=COUNTED).exclude(
+        channel__status=DmChannel.Status.DELETED
+    )
+    mine = list(
+        counted.filter(channel_id__in=wanted).values_list(
+            "channel_id", "channel__whop_channel_id", "unread_count"
+        )
+    )
+    shared = {whop_id for _, whop_id, _ in mine if whop_id}
+    first_row = dict(
+        counted.filter(channel__whop_channel_id__in=shared)
+        .values("channel__whop_channel_id")
+        .annotate(first=Min("channel_id"))
+        .values_list("channel__whop_channel_id", "first")
+    )
+    return {
+        pk: count if not whop_id or first_row.get(whop_id) == pk else 0
+        for pk, whop_id, count in mine
+    }

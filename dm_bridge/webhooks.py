@@ -25,7 +25,8 @@ from typing import Any
 
 import pydantic
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import Coalesce, Greatest
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -36,6 +37,7 @@ from whop_sdk.lib.verify_webhook import WebhookVerificationError, unwrap
 from . import signals
 from .conf import dm_bridge_settings
 from .models import DmChannel, DmMember, WebhookEvent, WhopUserLink
+from .services import incoming
 
 logger = logging.getLogger("dm_bridge")
 
@@ -83,10 +85,12 @@ def receive_webhook(request: HttpRequest) -> JsonResponse:
         return _error(reason, 400)
 
     text = _storable(body.decode("utf-8", errors="replace"))
-    event = _record_delivery(headers["webhook-id"], headers, text)
-    if event is None or not _process(event, text, unless_done=True):
-        logger.info("webhook %s is a duplicate", headers["webhook-id"])
-        return JsonResponse({"status": "duplicate"})
+    event = _receive_first_delivery(headers["webhook-id"], headers, text)
+    if event is None:  # the ID is known: a redelivery, or a retry after a failure
+        event = _record_delivery(headers["webhook-id"], headers, text)
+        if event is None or not _process(event, text, unless_done=True):
+            logger.info("webhook %s is a duplicate", headers["webhook-id"])
+            return JsonResponse({"status": "duplicate"})
     if event.status == WebhookEvent.Status.FAILED:
         return _error("processing failed; retry later", 500)
     if event.status == WebhookEvent.Status.INVALID:
@@ -185,20 +189,67 @@ def _verification_failure(body: bytes, headers: dict[str, str], secrets: list[st
     return reason
 
 
-def _record_delivery(webhook_id: str, headers: dict[str, str], text: str) -> WebhookEvent | None:
-    """The row for this webhook ID, created race-safely; None when it is already handled."""
+def _new_event(webhook_id: str, headers: dict[str, str], text: str) -> WebhookEvent:
+    """The (unsaved) row of a verified delivery."""
     envelope = _loose_envelope(text)
-    data = envelope.get("data") if isinstance(envelope.get("data"), dict) else {}
+    raw_data = envelope.get("data")
+    data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
+    return WebhookEvent(
+        webhook_id=webhook_id,
+        event_type=_storable(str(envelope.get("type") or ""))[:100],
+        headers=headers,
+        body=_stored_body(text.encode()),
+        valid=True,
+        whop_channel_id=_storable(_loose_channel_id(data))[:64],
+    )
+
+
+def _receive_first_delivery(
+    webhook_id: str, headers: dict[str, str], text: str
+) -> WebhookEvent | None:
+    """The usual case, in one transaction: store the row and apply the event (7 round trips
+    fewer than storing, committing, re-reading under a lock and applying). None when the ID is
+    already stored: the unique ``webhook_id`` also makes a concurrent delivery of the same ID
+    wait here until this one commits, so effects never run twice.
+
+    When applying fails, everything rolls back and the row is stored afterwards as failed
+    (Whop retries; the retry takes the ``_record_delivery`` path).
+    """
+    event = _new_event(webhook_id, headers, text)
+    stored = False
     try:
         with transaction.atomic():
-            return WebhookEvent.objects.create(
-                webhook_id=webhook_id,
-                event_type=_storable(str(envelope.get("type") or ""))[:100],
-                headers=headers,
-                body=_stored_body(text.encode()),
-                valid=True,
-                whop_channel_id=_storable(_loose_channel_id(data))[:64],
-            )
+            event.save(force_insert=True)
+            stored = True
+            event.attempts = 1
+            _apply_and_note(event, text)
+            event.save(update_fields=["status", "error", "attempts", "processed_at"])
+    except IntegrityError as exc:
+        if not stored:
+            return None
+        _fail(event, exc)
+    except Exception as exc:
+        _fail(event, exc)
+    if event.status == WebhookEvent.Status.FAILED:
+        # The transaction rolled back, the row with it: store what happened (a concurrent
+        # redelivery may have stored it meanwhile; it then says what happened to that one).
+        failed = _new_event(webhook_id, headers, text)
+        failed.status, failed.error, failed.attempts = event.status, event.error, 1
+        try:
+            with transaction.atomic():
+                failed.save(force_insert=True)
+        except IntegrityError:
+            pass
+    return event
+
+
+def _record_delivery(webhook_id: str, headers: dict[str, str], text: str) -> WebhookEvent | None:
+    """The row for this webhook ID, created race-safely; None when it is already handled."""
+    event = _new_event(webhook_id, headers, text)
+    try:
+        with transaction.atomic():
+            event.save(force_insert=True)
+            return event
     except IntegrityError:
         event = WebhookEvent.objects.get(webhook_id=webhook_id)
     return None if event.status in DONE else event  # received or failed: process (again)
@@ -241,27 +292,42 @@ def _process(event: WebhookEvent, text: str, *, unless_done: bool) -> bool:
         if unless_done and locked.status in DONE:
             return False
         locked.attempts += 1
-        event_type = locked.event_type or "(unknown type)"
         try:
             with transaction.atomic():
-                locked.status, locked.error = _apply(_strict_envelope(text))
-        except MalformedWebhookEvent as exc:
-            # Verified but unusable: no redelivery can fix it, so it is not a failure to retry.
-            locked.status, locked.error = WebhookEvent.Status.INVALID, str(exc)
-            locked.processed_at = timezone.now()
-            logger.warning("webhook %s (%s) is malformed: %s", locked.webhook_id, event_type, exc)
+                _apply_and_note(locked, text)
         except Exception as exc:
-            locked.status = WebhookEvent.Status.FAILED
-            locked.error = f"{type(exc).__name__}: {exc}"
-            locked.processed_at = None
-            logger.exception("webhook %s (%s) failed", locked.webhook_id, event_type)
-        else:
-            locked.processed_at = timezone.now()
-            logger.info("webhook %s (%s) %s", locked.webhook_id, event_type, locked.status)
+            _fail(locked, exc)
         locked.save(update_fields=["status", "error", "attempts", "processed_at"])
     for field in ("status", "error", "attempts", "processed_at"):
         setattr(event, field, getattr(locked, field))
     return True
+
+
+def _apply_and_note(event: WebhookEvent, text: str) -> None:
+    """Apply ``text`` and set the outcome on ``event`` (not saved). A malformed event is
+    recognised before anything is written; other errors propagate (the caller rolls back)."""
+    event_type = event.event_type or "(unknown type)"
+    try:
+        event.status, event.error = _apply(_strict_envelope(text))
+    except MalformedWebhookEvent as exc:
+        # Verified but unusable: no redelivery can fix it, so it is not a failure to retry.
+        event.status, event.error = WebhookEvent.Status.INVALID, str(exc)
+        logger.warning("webhook %s (%s) is malformed: %s", event.webhook_id, event_type, exc)
+    else:
+        logger.info("webhook %s (%s) %s", event.webhook_id, event_type, event.status)
+    event.processed_at = timezone.now()
+
+
+def _fail(event: WebhookEvent, exc: BaseException | None) -> None:
+    event.status = WebhookEvent.Status.FAILED
+    event.error = f"{type(exc).__name__}: {exc}"
+    event.processed_at = None
+    logger.error(
+        "webhook %s (%s) failed",
+        event.webhook_id,
+        event.event_type or "(unknown type)",
+        exc_info=exc,
+    )
 
 
 def _strict_envelope(text: str) -> dict[str, Any]:
@@ -314,12 +380,11 @@ def _local_channels(whop_channel_id: str) -> list[DmChannel]:
 
 def _touch(channels: list[DmChannel], at: datetime, *, message: bool) -> None:
     """Move the channels' activity (and, for a message, last-message) time forward to ``at``."""
-    pks = [channel.pk for channel in channels]
-    later = Q(last_activity_at__isnull=True) | Q(last_activity_at__lt=at)
-    DmChannel.objects.filter(pk__in=pks).filter(later).update(last_activity_at=at)
-    if message:
-        later = Q(last_message_at__isnull=True) | Q(last_message_at__lt=at)
-        DmChannel.objects.filter(pk__in=pks).filter(later).update(last_message_at=at)
+    # One UPDATE: each time moves to the later of its value and ``at`` (never backwards).
+    moved = ["last_activity_at", "last_message_at"] if message else ["last_activity_at"]
+    DmChannel.objects.filter(pk__in=[channel.pk for channel in channels]).update(
+        **{name: Greatest(Coalesce(F(name), Value(at)), Value(at)) for name in moved}
+    )
     for channel in channels:
         if channel.last_activity_at is None or channel.last_activity_at < at:
             channel.last_activity_at = at
@@ -346,14 +411,19 @@ def record_message(payload: PostChatMessageCreatedPayload) -> str:
     # Only members who had not read up to this message yet (deliveries come in any order).
     behind = Q(last_read_at__isnull=True) | Q(last_read_at__lt=sent_at)
     author_users = WhopUserLink.objects.filter(whop_user_id=message.user.id).values("user_id")
-    members.filter(behind, user_id__in=author_users).update(last_read_at=sent_at, unread_count=0)
-    recipients = members.exclude(user_id__in=author_users)
+    authors = {row["user_id"] for row in author_users}
+    # One UPDATE for both: the author has read up to here, everybody else has one more unread.
+    recipient = ~Q(user_id__in=authors)
     audience = payload.data.audience.user_ids
     if audience is not None:  # Whop named who it is for: only they get an unread message
-        recipients = recipients.filter(
-            user_id__in=WhopUserLink.objects.filter(whop_user_id__in=audience).values("user_id")
-        )
-    recipients.filter(behind).update(unread_count=F("unread_count") + 1)
+        linked = WhopUserLink.objects.filter(whop_user_id__in=audience).values("user_id")
+        recipient &= Q(user_id__in=linked)
+    is_author = Q(user_id__in=authors)
+    members.filter(behind).filter(is_author | recipient).update(
+        last_read_at=Case(When(is_author, then=Value(sent_at)), default=F("last_read_at")),
+        unread_count=Case(When(is_author, then=Value(0)), default=F("unread_count") + 1),
+    )
+    incoming.message_received(channels, payload, authors)
 
     for channel in channels:
         # robust: a failing receiver is logged; it must not turn a processed event into a 500.

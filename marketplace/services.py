@@ -62,7 +62,9 @@ def message_seller(buyer: Any, listing: Listing, listing_url: str) -> Conversati
     shop = listing.shop
     if shop.is_team_member(buyer):
         raise MarketplaceError("This is your own shop: buyers message it, you answer here.")
-    members = [buyer, shop.ensure_identity(), *shop.team()]
+    if dm.find_block(buyer, shop) is not None:
+        raise MarketplaceError(f"You blocked {shop.name}. Unblock it on its page to message it.")
+    members = [buyer, shop.ensure_identity(), *_reachable_team(shop)]
     try:
         with transaction.atomic():
             conversation = (
@@ -102,6 +104,8 @@ def message_seller(buyer: Any, listing: Listing, listing_url: str) -> Conversati
         raise MarketplaceError(
             "Your conversation with this shop was closed by the site's team."
         ) from exc
+    except dm.ConversationBlocked as exc:  # the same words whoever blocked (see blocking below)
+        raise MarketplaceError(CANT_MESSAGE.format(name=shop.name)) from exc
     except UserNotProvisionable as exc:  # e.g. an admin-made team account without an email
         logger.warning("conversation with shop %s refused: %s", shop.pk, exc)
         raise MarketplaceError(
@@ -297,6 +301,108 @@ def move_to_own_dm(conversation: Conversation, *, note: str = "") -> Conversatio
     return conversation
 
 
+# --- trust and safety: blocking and reporting ------------------------------------------------
+#
+# A buyer blocks a shop, a shop's team blocks a buyer (dm_bridge closes their conversation: both
+# sides leave the Whop DM, its history stays). What each side is told: the blocker sees "You
+# blocked …" and an Unblock button; the other side sees only that the conversation is closed
+# and "You can't message … right now" — the same words as for a site-wide block by the
+# moderators — never who blocked.
+
+CANT_MESSAGE = "You can't message {name} right now."
+DEFAULT_REPORTS_PER_HOUR = 10
+
+
+def block_shop(buyer: Any, shop: Shop) -> None:
+    if shop.is_team_member(buyer):
+        raise MarketplaceError("You can't block your own shop.")
+    dm.block(buyer, shop, actor=buyer)
+    logger.info("buyer %s blocked shop %s", buyer.pk, shop.pk)
+
+
+def unblock_shop(buyer: Any, shop: Shop) -> None:
+    with transaction.atomic():
+        if dm.unblock(buyer, shop, actor=buyer):
+            _restore_members(Conversation.objects.filter(buyer=buyer, shop=shop).first())
+
+
+def block_buyer(member: Any, conversation: Conversation) -> None:
+    """A team member blocks the conversation's buyer for the whole shop."""
+    if not conversation.shop.is_team_member(member):
+        raise MarketplaceError("Only the shop's team can block its buyers.")
+    dm.block(conversation.shop, conversation.buyer, actor=member)
+    logger.info("shop %s blocked buyer %s", conversation.shop_id, conversation.buyer_id)
+
+
+def unblock_buyer(member: Any, conversation: Conversation) -> None:
+    if not conversation.shop.is_team_member(member):
+        raise MarketplaceError("Only the shop's team can unblock its buyers.")
+    with transaction.atomic():
+        if dm.unblock(conversation.shop, conversation.buyer, actor=member):
+            _restore_members(conversation)
+
+
+def you_blocked(user: Any, conversation: Conversation) -> bool:
+    """Did ``user``'s side (the buyer, or the shop for a team member) block the other?"""
+    if conversation.buyer_id == user.pk:
+        return dm.find_block(user, conversation.shop) is not None
+    return dm.find_block(conversation.shop, conversation.buyer) is not None
+
+
+def report_conversation(
+    user: Any,
+    conversation: Conversation,
+    *,
+    category: str,
+    note: str = "",
+    whop_message_id: str = "",
+) -> Any:
+    """File ``user``'s report on the conversation (or one message) for the moderators."""
+    from dm_bridge.models import Report
+
+    with transaction.atomic():
+        again = Report.objects.filter(
+            channel=conversation.channel,
+            reporter=user,
+            source=Report.Source.USER,
+            whop_message_id=whop_message_id,
+        ).exists()
+        if not again:
+            _check_recent(
+                user,
+                Report.objects.filter(reporter=user),
+                timedelta(hours=1),
+                _setting("MARKETPLACE_REPORTS_PER_HOUR", DEFAULT_REPORTS_PER_HOUR),
+                "You have sent {n} reports in the last hour, the most we allow. Our moderators "
+                "are looking at them; please try again later.",
+            )
+        return dm.file_report(
+            conversation.channel,
+            category=category,
+            note=note,
+            reporter=user,
+            whop_message_id=whop_message_id,
+        )
+
+
+def _restore_members(conversation: Conversation | None) -> None:
+    """After an unblock: the conversation's members as they should be now (the team may have
+    changed meanwhile), unless another block still closes it."""
+    if conversation is None:
+        return
+    channel = conversation.channel
+    if channel.status == "deleted" or dm.is_channel_closed(channel):
+        return
+    shop = conversation.shop
+    dm.set_members(channel, [conversation.buyer, shop.ensure_identity(), *_reachable_team(shop)])
+
+
+def _reachable_team(shop: Shop) -> list[Any]:
+    """The team without anyone the moderators blocked site-wide: buyers can still reach the
+    shop, and the blocked member is not put into new conversations."""
+    return [user for user in shop.team() if not dm.is_site_blocked(user)]
+
+
 # --- internals ---------------------------------------------------------------------------------
 
 
@@ -349,6 +455,7 @@ def _live_conversations(shop: Shop) -> Any:
     return (
         shop.conversations.select_related("channel", "buyer")
         .exclude(channel__status="deleted")
+        .exclude(channel_id__in=dm.closed_channels())  # a block keeps the team out
         .order_by("pk")
     )
 

@@ -239,6 +239,11 @@ DM_BRIDGE_SWEEP_INTERVAL = float(os.environ.get("DM_BRIDGE_SWEEP_INTERVAL", "30"
 # every worker consumes `-Q celery,dm_bridge_sweep,dm_bridge_backlog` (Procfile, compose).
 CELERY_BEAT_SCHEDULE = {
     "dm-bridge-sweep": {"task": "dm_bridge.sweep", "schedule": DM_BRIDGE_SWEEP_INTERVAL},
+    # Email reminders about unread DMs: the scan also goes to the sweeper's queue.
+    "dm-bridge-reminders": {
+        "task": "dm_bridge.scan_reminders",
+        "schedule": float(os.environ.get("DM_BRIDGE_REMINDER_SCAN_INTERVAL", "30")),
+    },
 }
 
 # --- dm_bridge ------------------------------------------------------------------------------
@@ -265,15 +270,32 @@ DM_BRIDGE = {
     "POLICY": "marketplace.dm_policy.MarketplacePolicy",
     # Shops' chat identities: verified (the site owns their addresses), named after the shop.
     "USER_ADAPTER": "marketplace.dm_adapter.MarketplaceUserAdapter",
+    # Blocks are between a buyer and a shop (its team speaks for it).
+    "MODERATION_ADAPTER": "marketplace.moderation.MarketplaceModerationAdapter",
     "SWEEP_INTERVAL": DM_BRIDGE_SWEEP_INTERVAL,
     "LEASE_SECONDS": int(os.environ.get("DM_BRIDGE_LEASE_SECONDS", "90")),
     "TIMEOUT": float(os.environ.get("DM_BRIDGE_TIMEOUT", "15")),
     "RATE_LIMIT_PER_MINUTE": int(os.environ.get("DM_BRIDGE_RATE_LIMIT_PER_MINUTE", "600")),
+    "RATE_LIMIT_WINDOW": float(os.environ.get("DM_BRIDGE_RATE_LIMIT_WINDOW", "60")),
+    "RATE_LIMIT_BURST": float(os.environ.get("DM_BRIDGE_RATE_LIMIT_BURST", "1")),
     "MAX_ATTEMPTS": int(os.environ.get("DM_BRIDGE_MAX_ATTEMPTS", "8")),
     "RETRY_BACKOFF_BASE": float(os.environ.get("DM_BRIDGE_RETRY_BACKOFF_BASE", "2")),
     "RETRY_BACKOFF_MAX": float(os.environ.get("DM_BRIDGE_RETRY_BACKOFF_MAX", "600")),
     "RETRY_HORIZON": float(os.environ.get("DM_BRIDGE_RETRY_HORIZON", "172800")),
     "BACKLOG_THRESHOLD": int(os.environ.get("DM_BRIDGE_BACKLOG_THRESHOLD", "3")),
+    # Email reminders about unread messages (the demo waits a minute, a site five by default).
+    "REMINDERS_ENABLED": env_bool("DM_BRIDGE_REMINDERS", True),
+    "REMINDER_DELAY": float(os.environ.get("DM_BRIDGE_REMINDER_DELAY") or (60 if DEBUG else 300)),
+    "REMINDER_WINDOW": float(os.environ.get("DM_BRIDGE_REMINDER_WINDOW") or "3600"),
+    "REMINDER_PREVIEW": env_bool("DM_BRIDGE_REMINDER_PREVIEW", True),
+    "REMINDER_SCAN_INTERVAL": float(os.environ.get("DM_BRIDGE_REMINDER_SCAN_INTERVAL", "30")),
+    "REMINDER_ADAPTER": "marketplace.dm_adapter.MarketplaceReminderAdapter",
+    # Shops answer buyers (their response-time badge); off-site contact is flagged and answered.
+    "RESPONSE_TIME_ADAPTER": "marketplace.dm_adapter.MarketplaceResponseTimeAdapter",
+    "CONTACT_DETECTION": os.environ.get("DM_BRIDGE_CONTACT_DETECTION", "warn"),
+    # The emails' links: the site's public address (`make run`: this machine's dev server).
+    "SITE_URL": os.environ.get("SITE_URL")
+    or (f"http://127.0.0.1:{os.environ.get('WEB_PORT', '8000')}" if DEBUG else ""),
 }
 
 # Without Redis the rate limiter is per process; the embedded demo runs a single worker process,

@@ -27,6 +27,15 @@ urlpatterns = [
     path("invitations/<str:token>/", views.invitation, name="invitation"),
     path("messages/", views.inbox, name="inbox"),
     path("messages/<int:pk>/", views.conversation_detail, name="conversation-detail"),
+    path("messages/<int:pk>/block/", views.conversation_block, name="conversation-block"),
+    path(
+        "messages/<int:pk>/preferences/",
+        views.conversation_preferences,
+        name="conversation-preferences",
+    ),
+    path("messages/<int:pk>/report/", views.conversation_report, name="conversation-report"),
+    path("shops/<slug:slug>/block/", views.shop_block, name="shop-block"),
+    path("settings/notifications/", views.notification_settings, name="notification-settings"),
     # Sign-up, email confirmation, login, logout, password reset: django-allauth.
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),

@@ -2,21 +2,39 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Q
-from django.http import Http404
+from django.db.models import OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
+from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from dm_bridge import services as dm_services
+from dm_bridge.exceptions import DmBridgeError
+from dm_bridge.models import DmMember
+from dm_bridge.unread import unread_per_channel
+
 from . import services
-from .forms import ListingForm, SearchForm, ShopForm, StaffInvitationForm
+from .forms import (
+    ListingForm,
+    ReminderSettingsForm,
+    ReportForm,
+    SearchForm,
+    ShopForm,
+    StaffInvitationForm,
+)
 from .models import Conversation, Listing, Shop, ShopNameTaken, StaffInvitation
 
 PAGE_SIZE = 12
+REPORT_PICKER_SIZE = 10  # latest messages offered on the report form
 
 
 def home(request):
@@ -51,6 +69,7 @@ def listing_detail(request, pk: int):
             "listing": listing,
             "is_team": listing.shop.is_team_member(request.user),
             "conversation": conversation,
+            "response_badge": dm_services.response_badge(listing.shop),
         },
     )
 
@@ -121,8 +140,22 @@ def shop_detail(request, slug: str):
             "page": page,
             "is_team": shop.is_team_member(request.user),
             "team": shop.team(),
+            "response_badge": dm_services.response_badge(shop),
+            **_shop_blocks(request, shop),
         },
     )
+
+
+def _shop_blocks(request, shop: Shop) -> dict:
+    """Block state for the shop page: the buyer's own block of this shop; for the team, the
+    conversations the shop closed by blocking their buyers (where to unblock them)."""
+    if not request.user.is_authenticated:
+        return {}
+    if shop.is_team_member(request.user):
+        blocked = [b.blocked_id for b in dm_services.blocks_by([shop])]
+        closed = shop.conversations.filter(buyer_id__in=blocked).select_related("buyer")
+        return {"blocked_conversations": closed}
+    return {"shop_blocked": dm_services.find_block(request.user, shop) is not None}
 
 
 @login_required
@@ -244,14 +277,125 @@ def _respond_to_invitation(request, invitation: StaffInvitation):
 
 @login_required
 def inbox(request):
-    conversations = (
-        Conversation.objects.filter(
-            Q(buyer=request.user) | Q(shop__owner=request.user) | Q(shop__staff=request.user)
-        )
-        .select_related("shop", "buyer", "listing", "channel")
-        .distinct()
+    user = request.user
+    # The shops as a subquery, not a join over staff + DISTINCT (which de-duplicates every
+    # conversation before the first page can be cut).
+    my_shops = Shop.objects.filter(Q(owner=user) | Q(staff=user)).values("pk")
+    conversations = Conversation.objects.filter(Q(buyer=user) | Q(shop__in=my_shops))
+    # closed by a block
+    conversations = conversations.exclude(channel_id__in=dm_services.hidden_channels(user))
+    # Archived conversations (dm_bridge's per-member archive) leave the inbox until a new
+    # message arrives; ?archived=1 lists them to bring them back.
+    archived_view = request.GET.get("archived") == "1"
+    archived = DmMember.objects.filter(user=user, archived=True).values("channel_id")
+    archived_count = conversations.filter(channel_id__in=archived).count()
+    if archived_view:
+        conversations = conversations.filter(channel_id__in=archived)
+    else:
+        conversations = conversations.exclude(channel_id__in=archived)
+    try:
+        keys, older = _inbox_window(conversations, request.GET.get("before", ""))
+    except ValueError:
+        return HttpResponseBadRequest("That link to older conversations is not valid.")
+    # The window's rows with their joins and the viewer's state, for 50 rows, not for all.
+    shown = _with_my_dm_state(
+        Conversation.objects.filter(pk__in=keys).select_related(
+            "shop", "buyer", "listing", "channel"
+        ),
+        user,
+    ).order_by("-updated_at", "-pk")
+    # Counted for the rows shown (one window of them): two queries in all.
+    conversations = _count_unread(list(shown), user)
+    return render(
+        request,
+        "marketplace/inbox.html",
+        {
+            "conversations": conversations,
+            "archived_view": archived_view,
+            "archived_count": archived_count,
+            "older_cursor": older,
+            "is_older_page": bool(request.GET.get("before")),
+        },
     )
-    return render(request, "marketplace/inbox.html", {"conversations": conversations})
+
+
+INBOX_PAGE_SIZE = 50  # conversations per inbox page; older ones are one "Older" link away
+CURSOR_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+CURSOR = re.compile(r"(\d{1,18})\.(\d{1,18})")
+
+
+def _inbox_window(conversations, before: str, size: int = INBOX_PAGE_SIZE):
+    """(the keys of one window of ``conversations``, newest first, after the cursor ``before``;
+    the cursor of the next, older window or ""). Keyset, not OFFSET + COUNT: every page costs
+    the same however many conversations there are. Raises ValueError for a cursor this never
+    made. Filter ``conversations`` first (archive, blocks, …): the window is cut from them."""
+    ordered = conversations.order_by("-updated_at", "-pk")
+    if before:
+        match = CURSOR.fullmatch(before)
+        if match is None:
+            raise ValueError(before)
+        try:
+            at = CURSOR_EPOCH + timedelta(microseconds=int(match[1]))
+        except OverflowError:  # past the year 9999
+            raise ValueError(before) from None
+        pk = int(match[2])
+        ordered = ordered.filter(Q(updated_at__lt=at) | Q(updated_at=at, pk__lt=pk))
+    rows = list(ordered.values_list("pk", "updated_at")[: size + 1])
+    if len(rows) <= size:
+        return [pk for pk, _ in rows], ""
+    pk, updated_at = rows[size - 1]
+    microseconds = (updated_at - CURSOR_EPOCH) // timedelta(microseconds=1)
+    return [pk for pk, _ in rows[:size]], f"{microseconds}.{pk}"
+
+
+def _with_my_dm_state(conversations, user):
+    """The viewer's own mute/archive state of each conversation's DM (False when not a member)."""
+    mine = DmMember.objects.filter(channel=OuterRef("channel_id"), user=user)
+    return conversations.annotate(
+        my_muted=Coalesce(Subquery(mine.values("muted")[:1]), False),
+        my_archived=Coalesce(Subquery(mine.values("archived")[:1]), False),
+    )
+
+
+def _count_unread(conversations: list, user) -> list:
+    """Each conversation's unread count, as the Messages badge counts it."""
+    counts = unread_per_channel(user, [c.channel_id for c in conversations])
+    for conversation in conversations:
+        conversation.unread = counts.get(conversation.channel_id, 0)
+    return conversations
+
+
+PREFERENCE_CHANGES = {
+    "mute": (dm_services.mute, True, "Muted: no email reminders for this conversation."),
+    "unmute": (dm_services.mute, False, "Unmuted: you will get email reminders again."),
+    "archive": (
+        dm_services.archive,
+        True,
+        "Archived. It comes back to your inbox when a new message arrives.",
+    ),
+    "unarchive": (dm_services.archive, False, "Moved back to your inbox."),
+}
+
+
+@login_required
+@require_POST
+def conversation_preferences(request, pk: int):
+    """Mute/unmute or archive/unarchive a conversation for oneself (from its page or the inbox)."""
+    conversation = _my_conversation(request, pk)
+    change = PREFERENCE_CHANGES.get(request.POST.get("change", ""))
+    if change is None:
+        return HttpResponseBadRequest("Choose mute, unmute, archive or unarchive.")
+    service, value, done = change
+    try:
+        service(conversation.channel, request.user, value)
+    except DmBridgeError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, done)
+    back = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
+        return redirect(back)
+    return redirect(conversation)
 
 
 @login_required
@@ -263,7 +407,143 @@ def conversation_detail(request, pk: int):
         request.user
     ):
         raise Http404  # the same answer as for a conversation that does not exist
-    return render(request, "marketplace/conversation.html", {"conversation": conversation})
+    membership = DmMember.objects.filter(channel=conversation.channel, user=request.user).first()
+    return render(
+        request,
+        "marketplace/conversation.html",
+        {
+            "conversation": conversation,
+            "membership": membership,  # the viewer's mute/archive state (None: not a member)
+            "closed": dm_services.is_channel_closed(conversation.channel),
+            "you_blocked": services.you_blocked(request.user, conversation),
+            "is_buyer": conversation.buyer_id == request.user.pk,
+        },
+    )
+
+
+# --- trust and safety --------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def shop_block(request, slug: str):
+    """A buyer blocks or unblocks a shop (from the shop's page)."""
+    shop = get_object_or_404(Shop, slug=slug)
+    try:
+        if request.POST.get("action") == "unblock":
+            services.unblock_shop(request.user, shop)
+            messages.success(request, f"You unblocked {shop.name}. You can message it again.")
+        else:
+            services.block_shop(request.user, shop)
+            messages.success(request, _blocked_text(shop.name))
+    except (services.MarketplaceError, DmBridgeError) as exc:
+        messages.error(request, str(exc))
+    return redirect(shop)
+
+
+@login_required
+@require_POST
+def conversation_block(request, pk: int):
+    """Block or unblock the other side: the buyer blocks the shop, the team the buyer."""
+    conversation = _my_conversation(request, pk)
+    buyer_side = conversation.buyer_id == request.user.pk
+    other = conversation.shop.name if buyer_side else conversation.buyer.get_username()
+    try:
+        if request.POST.get("action") == "unblock":
+            if buyer_side:
+                services.unblock_shop(request.user, conversation.shop)
+            else:
+                services.unblock_buyer(request.user, conversation)
+            messages.success(request, f"You unblocked {other}. The conversation is open again.")
+        else:
+            if buyer_side:
+                services.block_shop(request.user, conversation.shop)
+            else:
+                services.block_buyer(request.user, conversation)
+            messages.success(request, _blocked_text(other))
+    except (services.MarketplaceError, DmBridgeError) as exc:
+        messages.error(request, str(exc))
+    return redirect(conversation)
+
+
+@login_required
+def conversation_report(request, pk: int):
+    """Report the conversation or one of its latest messages to the site's moderators.
+
+    Whop's chat element is an iframe, so its messages cannot carry a Report button of ours:
+    the form lists the latest messages (read from Whop by the server) to pick one from.
+    """
+    conversation = _my_conversation(request, pk)
+    form = ReportForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.report_conversation(
+                request.user,
+                conversation,
+                category=form.cleaned_data["category"],
+                note=form.cleaned_data["note"],
+                whop_message_id=form.cleaned_data["message"],
+            )
+        except services.LimitReached as exc:
+            return render(
+                request,
+                "marketplace/limit_reached.html",
+                {"message": str(exc), "back": conversation.get_absolute_url()},
+                status=429,
+            )
+        except DmBridgeError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(
+                request,
+                "Thank you: our moderators will look at your report. Nobody in the "
+                "conversation is told who reported it.",
+            )
+            return redirect(conversation)
+    latest, unavailable = [], False
+    try:
+        latest = dm_services.recent_messages(conversation.channel, REPORT_PICKER_SIZE)
+    except DmBridgeError:
+        unavailable = True  # the conversation as a whole can still be reported
+    return render(
+        request,
+        "marketplace/report.html",
+        {"conversation": conversation, "form": form, "latest": latest, "unavailable": unavailable},
+        status=400 if form.errors else 200,
+    )
+
+
+def _blocked_text(name: str) -> str:
+    return (
+        f"You blocked {name}. Your conversation is closed: neither of you can write in it, "
+        "and no new one can start until you unblock."
+    )
+
+
+def _my_conversation(request, pk: int) -> Conversation:
+    """A conversation of the signed-in user's (as buyer or team), else 404."""
+    conversation = get_object_or_404(
+        Conversation.objects.select_related("shop__owner", "buyer", "channel"), pk=pk
+    )
+    if conversation.buyer_id != request.user.pk and not conversation.shop.is_team_member(
+        request.user
+    ):
+        raise Http404
+    return conversation
+
+
+@login_required
+def notification_settings(request):
+    """The account's email reminders: each batch, a daily digest or none (dm_bridge stores it)."""
+    form = ReminderSettingsForm(
+        request.POST or None,
+        initial={"frequency": dm_services.reminder_frequency(request.user)},
+    )
+    if request.method == "POST" and form.is_valid():
+        dm_services.set_reminder_frequency(request.user, form.cleaned_data["frequency"])
+        messages.success(request, "Your email reminder setting is saved.")
+        return redirect("notification-settings")
+    return render(request, "marketplace/notification_settings.html", {"form": form})
 
 
 def _team_shop(request, slug: str) -> Shop:

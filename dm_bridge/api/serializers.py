@@ -8,8 +8,10 @@ from django.contrib.auth import get_user_model
 from django.core.validators import MaxLengthValidator, MinLengthValidator, RegexValidator
 from rest_framework import serializers
 
+from ..adapters import get_user_adapter
 from ..conf import dm_bridge_settings
-from ..models import DmChannel, DmMember
+from ..models import Block, DmChannel, DmMember, ReminderPreference, Report
+from ..services.validation import key_limit, name_limit
 
 MEMBERS_KEY_PREFIX = "users:"  # the keys the API derives from a DM's member set
 CLIENT_KEY_PREFIX = "api:"  # keys chosen by API clients live apart from the host's own keys
@@ -33,15 +35,7 @@ WHOP_CHANNEL_ID_PATTERN = r"\Afeed_[A-Za-z0-9_-]{1,60}\Z"
 
 def client_key_limit() -> int:
     """How long a client's key may be: the stored ``api:<key>`` must fit the key column."""
-    limit = min(int(dm_bridge_settings.MAX_KEY_LENGTH), DmChannel._meta.get_field("key").max_length)
-    return limit - len(CLIENT_KEY_PREFIX)
-
-
-def name_limit() -> int:
-    return min(
-        int(dm_bridge_settings.MAX_NAME_LENGTH),
-        DmChannel._meta.get_field("custom_name").max_length,
-    )
+    return key_limit() - len(CLIENT_KEY_PREFIX)
 
 
 class BoundedListField(serializers.ListField):
@@ -85,18 +79,26 @@ def _strict_id_field(**kwargs: Any) -> serializers.IntegerField:
     return _StrictIntegerField(min_value=1, max_value=MAX_ID, **kwargs)
 
 
-class ChatTokenSerializer(serializers.Serializer):
+class ChatTokenSerializer(serializers.Serializer[Any]):
     token = serializers.CharField(help_text="A Whop user access token (JWT) for the elements.")
     expires_at = serializers.DateTimeField()
 
 
-class ChannelSerializer(serializers.ModelSerializer):
+class ChannelSerializer(serializers.ModelSerializer[DmChannel]):
     name = serializers.SerializerMethodField()
     ready = serializers.BooleanField(source="is_ready", read_only=True)
     failure = serializers.SerializerMethodField(
         help_text="Why the channel cannot be used yet, for people (null unless status is failed)."
     )
-    unread_count = serializers.SerializerMethodField()
+    unread_count = serializers.SerializerMethodField(
+        help_text="Messages in it I have not read (a muted conversation still counts)."
+    )
+    muted = serializers.SerializerMethodField(
+        help_text="I muted it: no reminders about it (Whop: notifications off)."
+    )
+    archived = serializers.SerializerMethodField(
+        help_text="I archived it: out of my inbox until a new message arrives."
+    )
 
     class Meta:
         model = DmChannel
@@ -111,6 +113,8 @@ class ChannelSerializer(serializers.ModelSerializer):
             "last_message_at",
             "last_activity_at",
             "unread_count",
+            "muted",
+            "archived",
             "created_at",
         ]
         read_only_fields = fields
@@ -129,6 +133,13 @@ class ChannelSerializer(serializers.ModelSerializer):
     def get_unread_count(self, channel: DmChannel) -> int:
         value = getattr(channel, "my_unread_count", None)
         return int(value or 0)
+
+    # The viewer's own membership, annotated by the views (``my_…``).
+    def get_muted(self, channel: DmChannel) -> bool:
+        return bool(getattr(channel, "my_muted", False))
+
+    def get_archived(self, channel: DmChannel) -> bool:
+        return bool(getattr(channel, "my_archived", False))
 
 
 class _ClientKeyValidator(RegexValidator):
@@ -149,7 +160,7 @@ class _ClientKeyValidator(RegexValidator):
         super().__call__(value)
 
 
-class OpenChannelSerializer(serializers.Serializer):
+class OpenChannelSerializer(serializers.Serializer[Any]):
     # Shape only: whether the users exist is the view's question, asked after the policy's.
     user_ids = BoundedListField(
         child=_strict_id_field(),
@@ -188,7 +199,7 @@ class OpenChannelSerializer(serializers.Serializer):
         return CLIENT_KEY_PREFIX + value
 
 
-def _set_length(field: serializers.CharField, **limits: int) -> None:
+def _set_length(field: serializers.Field[Any, Any, Any, Any], **limits: int) -> None:
     """Set a CharField's length limits after construction (validators and schema alike)."""
     for name, value in limits.items():
         setattr(field, name, value)
@@ -197,7 +208,7 @@ def _set_length(field: serializers.CharField, **limits: int) -> None:
         field.validators.append(validator(value, message=message))
 
 
-class RenameChannelSerializer(serializers.Serializer):
+class RenameChannelSerializer(serializers.Serializer[Any]):
     name = StrictCharField(
         allow_blank=True,
         trim_whitespace=False,
@@ -210,7 +221,7 @@ class RenameChannelSerializer(serializers.Serializer):
         _set_length(self.fields["name"], max_length=name_limit())
 
 
-class MemberSerializer(serializers.ModelSerializer):
+class MemberSerializer(serializers.ModelSerializer[DmMember]):
     user_id = serializers.IntegerField(read_only=True)
     name = serializers.SerializerMethodField()
 
@@ -220,10 +231,10 @@ class MemberSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_name(self, member: DmMember) -> str:
-        return dm_bridge_settings.USER_ADAPTER().get_display_name(member.user)
+        return get_user_adapter().get_display_name(member.user)
 
 
-class AddMemberSerializer(serializers.Serializer):
+class AddMemberSerializer(serializers.Serializer[Any]):
     user_id = _strict_id_field()
 
     def validate_user_id(self, value: int) -> Any:
@@ -233,7 +244,7 @@ class AddMemberSerializer(serializers.Serializer):
         return user
 
 
-class MarkReadSerializer(serializers.Serializer):
+class MarkReadSerializer(serializers.Serializer[Any]):
     channel_id = StrictRegexField(
         WHOP_CHANNEL_ID_PATTERN,
         trim_whitespace=False,
@@ -241,11 +252,104 @@ class MarkReadSerializer(serializers.Serializer):
     )
 
 
-class UnreadSerializer(serializers.Serializer):
+class UnreadSerializer(serializers.Serializer[Any]):
     unread = serializers.IntegerField()
 
 
-class ErrorSerializer(serializers.Serializer):
+class ReminderPreferenceSerializer(serializers.Serializer[Any]):
+    """How often the signed-in user is emailed about unread messages."""
+
+    frequency = serializers.ChoiceField(
+        choices=ReminderPreference.Frequency.choices,
+        help_text="batch: one email per batch of unread messages; daily: a digest; off: none.",
+    )
+
+    def to_internal_value(self, data: Any) -> Any:
+        # JSON strings only: ChoiceField would match the number 1 against a choice "1".
+        value = data.get("frequency") if isinstance(data, dict) else None
+        if value is not None and not isinstance(value, str):
+            raise serializers.ValidationError({"frequency": ["Enter a string."]})
+        return super().to_internal_value(data)
+
+
+# --- trust and safety: reports and blocks --------------------------------------------------
+
+WHOP_MESSAGE_ID_PATTERN = r"\A[A-Za-z0-9_-]{1,64}\Z"
+MAX_NOTE_LENGTH = 2000  # the schema's bound; MODERATION_NOTE_MAX_LENGTH may lower it
+
+
+class StrictChoiceField(serializers.ChoiceField):
+    """JSON strings only: ChoiceField would match the number 1 against a choice "1"."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("invalid_choice", input=data)
+        return super().to_internal_value(data)
+
+
+class FileReportSerializer(serializers.Serializer[Any]):
+    category = StrictChoiceField(
+        choices=Report.Category.choices,
+        help_text="spam, harassment, scam, off_platform (asking to pay off-platform) or other.",
+    )
+    note = StrictCharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=MAX_NOTE_LENGTH,
+        validators=[RegexValidator(NO_NUL_PATTERN, "Null characters are not allowed.")],
+        help_text="What happened, in the reporter's words (for the moderators only).",
+    )
+    # No default: "" would not match the pattern the schema states (absent = the conversation).
+    whop_message_id = StrictRegexField(
+        WHOP_MESSAGE_ID_PATTERN,
+        required=False,
+        trim_whitespace=False,
+        help_text="The reported message's Whop ID; leave it out to report the conversation.",
+    )
+
+    def validate_note(self, value: str) -> str:
+        limit = int(dm_bridge_settings.MODERATION_NOTE_MAX_LENGTH)
+        if len(value.strip()) > limit:
+            raise serializers.ValidationError(
+                f"Ensure this field has no more than {limit} characters."
+            )
+        return value
+
+
+class ReportSerializer(serializers.ModelSerializer[Report]):
+    channel_id = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Report
+        fields = ["id", "channel_id", "category", "whop_message_id", "note", "status", "created_at"]
+        read_only_fields = fields
+
+
+class BlockRequestSerializer(serializers.Serializer[Any]):
+    user_id = _strict_id_field(
+        required=False,
+        help_text="A member to block (a person). Leave it out to block the other side of the "
+        "conversation (in a marketplace: the shop, or the buyer).",
+    )
+
+
+class BlockSerializer(serializers.ModelSerializer[Block]):
+    blocked = serializers.SerializerMethodField(help_text="Who is blocked, as people see them.")
+
+    class Meta:
+        model = Block
+        fields = ["id", "blocked", "created_at"]
+        read_only_fields = fields
+
+    def get_blocked(self, block: Block) -> str:
+        from ..services.blocks import get_moderation_adapter
+
+        party = block.blocked
+        return get_moderation_adapter().describe_party(party) if party is not None else ""
+
+
+class ErrorSerializer(serializers.Serializer[Any]):
     """What went wrong, for people."""
 
     detail = serializers.CharField()

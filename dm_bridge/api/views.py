@@ -14,11 +14,12 @@ import hashlib
 import logging
 import math
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
-from django.db.models import F, OuterRef, Subquery
+from django.db.models import F, OuterRef, Q, Subquery
 from django.shortcuts import get_object_or_404
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -53,9 +54,11 @@ from ..exceptions import (
     RowBusy,
     UserNotProvisionable,
 )
-from ..models import DmChannel, DmMember
+from ..models import Block, BlockedMembership, DmChannel, DmMember, Report
 from ..policy import CURRENT, get_policy
 from ..ratelimit import RateLimitDeferred
+from ..services import blocks
+from ..services.blocks import get_moderation_adapter
 from ..whop import WhopError
 from . import serializers as s
 
@@ -66,6 +69,7 @@ class Unavailable(APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "Chat is temporarily unavailable; try again in a moment."
     default_code = "unavailable"
+    retry_after: int | None = None  # seconds, sent as Retry-After when set
 
 
 class Conflict(APIException):
@@ -83,11 +87,19 @@ class PayloadTooLarge(APIException):
 MAX_BODY_BYTES = 64 * 1024
 
 
-class ChatTokenThrottle(UserRateThrottle):
-    scope = "dm_bridge_chat_token"
+class SettingRateThrottle(UserRateThrottle):
+    """A per-user throttle whose rate is the DM_BRIDGE setting named ``rate_setting``."""
+
+    rate_setting = ""
 
     def get_rate(self) -> str:
-        return dm_bridge_settings.TOKEN_RATE_LIMIT
+        rate: str = getattr(dm_bridge_settings, self.rate_setting)
+        return rate
+
+
+class ChatTokenThrottle(SettingRateThrottle):
+    scope = "dm_bridge_chat_token"
+    rate_setting = "TOKEN_RATE_LIMIT"
 
 
 class ChannelPagination(PageNumberPagination):
@@ -148,7 +160,8 @@ class DmBridgeAutoSchema(AutoSchema):
     """
 
     def _insert_field_validators(self, field: Any, schema: dict[str, Any]) -> None:
-        super()._insert_field_validators(field, schema)
+        # drf-spectacular leaves this hook unannotated.
+        super()._insert_field_validators(field, schema)  # type: ignore[no-untyped-call]
         alternatives = schema.get("oneOf")
         if not alternatives or alternatives[1:] != [{"type": "string", "maxLength": 0}]:
             return
@@ -158,13 +171,17 @@ class DmBridgeAutoSchema(AutoSchema):
             schema.update(inner)
 
 
-def documented(**kwargs: Any) -> Any:
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def documented(**kwargs: Any) -> Callable[[Handler], Handler]:
     """``extend_schema`` on dm_bridge's own schema class. Plain ``extend_schema`` builds on the
     host's ``DEFAULT_SCHEMA_CLASS`` as it is when this module is imported — DRF's own, which
     drf-spectacular cannot use, if the host never set it (the schema URL was a 500)."""
 
-    def decorate(method: Any) -> Any:
-        method.schema = DmBridgeAutoSchema  # what extend_schema takes as its base when set
+    def decorate(method: Handler) -> Handler:
+        function: Any = method  # a plain function, so it takes attributes
+        function.schema = DmBridgeAutoSchema  # what extend_schema takes as its base when set
         return extend_schema(**kwargs)(method)
 
     return decorate
@@ -223,6 +240,8 @@ def _as_api_exception(exc: Exception) -> Exception:
         return Conflict(f"Your account cannot use chat yet: {exc}")
     if isinstance(exc, InvalidDmRequest):
         return ValidationError({"detail": str(exc)})
+    if isinstance(exc, blocks.ConversationBlocked):
+        return PermissionDenied(str(exc), code="blocked")
     if isinstance(exc, DmBridgeConfigurationError):
         logger.error("dm_bridge is misconfigured: %s", exc)
         return Unavailable()
@@ -263,13 +282,16 @@ ERRORS: dict[int, tuple[str, Any]] = {
     ),
     406: ("The Accept header allows no JSON answer.", s.ErrorSerializer),
     409: (
-        "A conflict: the key is used by another conversation, the channel was deleted, or "
-        "your account cannot use chat (no email).",
+        "A conflict: the key is used by another conversation, the channel was deleted, "
+        "your account cannot use chat (no email), or a block you cannot make (yourself).",
         s.ErrorSerializer,
     ),
     413: (f"The request body is larger than {MAX_BODY_BYTES} bytes.", s.ErrorSerializer),
     415: ("The body is not JSON (Content-Type).", s.ErrorSerializer),
-    429: ("Too many chat tokens requested; see Retry-After.", s.ErrorSerializer),
+    429: (
+        "Too many requests (chat tokens, reports or blocks); see Retry-After.",
+        s.ErrorSerializer,
+    ),
     503: (
         "Chat is temporarily unavailable (Whop, the cache or configuration); retry, after "
         "Retry-After when given.",
@@ -289,6 +311,12 @@ RETRY_AFTER = OpenApiParameter(
 )
 CHANNEL_ID = OpenApiParameter(
     "id", {"type": "integer", "minimum": 1, "maximum": s.MAX_ID}, OpenApiParameter.PATH
+)
+ARCHIVED_FILTER = OpenApiParameter(
+    "archived",
+    {"type": "string", "enum": ["true", "false"]},
+    OpenApiParameter.QUERY,
+    description="Only the channels I archived (true) or only my inbox (false); default: all.",
 )
 MEMBER_ID = OpenApiParameter(
     "user_id", {"type": "integer", "minimum": 1, "maximum": s.MAX_ID}, OpenApiParameter.PATH
@@ -329,7 +357,7 @@ class ChatTokenView(DmBridgeAPIView):
         return response
 
 
-class ChannelListView(DmBridgeAPIView, generics.GenericAPIView):
+class ChannelListView(DmBridgeAPIView, generics.GenericAPIView[DmChannel]):
     """My channels (most recently active first), or open a DM with other users."""
 
     pagination_class = ChannelPagination
@@ -339,12 +367,20 @@ class ChannelListView(DmBridgeAPIView, generics.GenericAPIView):
     def get_queryset(self) -> Any:
         return _with_my_unread(get_policy().visible_channels(self.request.user), self.request.user)
 
-    @documented(responses=responses({200: s.ChannelSerializer(many=True)}, 400, 404))
+    @documented(
+        parameters=[ARCHIVED_FILTER],
+        responses=responses({200: s.ChannelSerializer(many=True)}, 400, 404),
+    )
     def get(self, request: Request) -> Response:
         channels = self.get_queryset().order_by(
             F("last_activity_at").desc(nulls_last=True), "-created_at"
         )
-        page = self.paginate_queryset(channels)
+        archived = request.query_params.get("archived")
+        if archived is not None:
+            if archived not in ("true", "false"):
+                raise ValidationError({"archived": ["Enter true or false."]})
+            channels = channels.filter(my_archived=archived == "true")
+        page = _count_unread(self.paginate_queryset(channels) or [], request.user)
         return self.get_paginated_response(s.ChannelSerializer(page, many=True).data)
 
     @documented(
@@ -377,7 +413,7 @@ class ChannelListView(DmBridgeAPIView, generics.GenericAPIView):
         if existing is not None and not policy.can_view(request.user, existing):
             raise Conflict("This key is already used by another conversation.")
         channel = services.open_dm(key, users, custom_name=form.validated_data["name"])
-        channel = self.get_queryset().get(pk=channel.pk)
+        channel = _mine(channel.pk, request.user)
         code = status.HTTP_200_OK if existing else status.HTTP_201_CREATED
         return Response(s.ChannelSerializer(channel).data, status=code)
 
@@ -388,7 +424,7 @@ class ChannelDetailView(DmBridgeAPIView):
     @documented(parameters=[CHANNEL_ID], responses=responses({200: s.ChannelSerializer}, 404))
     def get(self, request: Request, pk: int) -> Response:
         channel = self.get_channel(pk)
-        channel = _with_my_unread(DmChannel.objects.filter(pk=channel.pk), request.user).get()
+        channel = _mine(channel.pk, request.user)
         return Response(s.ChannelSerializer(channel).data, headers={"Cache-Control": "no-store"})
 
     @documented(
@@ -405,7 +441,7 @@ class ChannelDetailView(DmBridgeAPIView):
         form.is_valid(raise_exception=True)
         if "name" in form.validated_data:
             channel = services.rename_channel(channel, form.validated_data["name"])
-        channel = _with_my_unread(DmChannel.objects.filter(pk=channel.pk), request.user).get()
+        channel = _mine(channel.pk, request.user)
         return Response(s.ChannelSerializer(channel).data)
 
     @documented(
@@ -418,6 +454,36 @@ class ChannelDetailView(DmBridgeAPIView):
             raise PermissionDenied("You may not delete this conversation.")
         services.delete_channel(channel)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ChannelPreferenceView(DmBridgeAPIView):
+    """Mute, unmute, archive or unarchive a channel for myself (``services.mute``/``archive``).
+
+    One class for the four paths; ``as_view(change=…)`` names the change. Idempotent; Whop's
+    member record is updated by a worker.
+    """
+
+    CHANGES: dict[str, tuple[Callable[..., DmMember], bool]] = {
+        "mute": (services.mute, True),
+        "unmute": (services.mute, False),
+        "archive": (services.archive, True),
+        "unarchive": (services.archive, False),
+    }
+    change = "mute"
+    # No body is needed; as for the token, a form post (or an empty one) is fine too.
+    parser_classes = [SafeJSONParser, FormParser, MultiPartParser]
+
+    @documented(
+        request=None,
+        parameters=[CHANNEL_ID],
+        responses=responses({200: s.ChannelSerializer}, *WITH_BODY, 404, 409),
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        channel = self.get_channel(pk)
+        service, value = self.CHANGES[self.change]
+        service(channel, request.user, value)
+        channel = _mine(channel.pk, request.user)
+        return Response(s.ChannelSerializer(channel).data)
 
 
 class MemberListView(DmBridgeAPIView):
@@ -491,6 +557,146 @@ class UnreadView(DmBridgeAPIView):
         )
 
 
+class ReminderPreferenceView(DmBridgeAPIView):
+    """How often the signed-in user gets reminder emails about unread messages."""
+
+    @documented(responses=responses({200: s.ReminderPreferenceSerializer}))
+    def get(self, request: Request) -> Response:
+        frequency = services.reminder_frequency(request.user)
+        return Response({"frequency": frequency}, headers={"Cache-Control": "no-store"})
+
+    @documented(
+        request=s.ReminderPreferenceSerializer,
+        responses=responses({200: s.ReminderPreferenceSerializer}, *WITH_BODY),
+    )
+    def put(self, request: Request) -> Response:
+        form = s.ReminderPreferenceSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        preference = services.set_reminder_frequency(request.user, form.validated_data["frequency"])
+        return Response({"frequency": preference.frequency})
+
+
+# --- trust and safety: reports and blocks --------------------------------------------------
+
+
+class ModerationThrottle(SettingRateThrottle):
+    scope = "dm_bridge_moderation"
+    rate_setting = "MODERATION_RATE_LIMIT"
+
+
+class ModerationView(DmBridgeAPIView):
+    throttle_classes = [ModerationThrottle]
+
+    def get_moderation_channel(self, pk: int) -> DmChannel:
+        """A channel the user may see, or one a block took them out of: they may still report
+        it (a blocker often reports too). 404 otherwise."""
+        user: Any = self.request.user  # authenticated (IsAuthenticated)
+        taken_out = BlockedMembership.objects.filter(user=user).values("channel_id")
+        channels = DmChannel.objects.exclude(status=DmChannel.Status.DELETED).filter(
+            Q(pk__in=get_policy().visible_channels(user).values("pk")) | Q(pk__in=taken_out)
+        )
+        return get_object_or_404(channels, pk=pk)
+
+
+class ChannelReportView(ModerationView):
+    """Report a conversation, or one of its messages, to the site's moderators."""
+
+    @documented(
+        request=s.FileReportSerializer,
+        parameters=[CHANNEL_ID, RETRY_AFTER],
+        responses=responses(
+            {200: s.ReportSerializer, 201: s.ReportSerializer}, *WITH_BODY, 404, 429
+        ),
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        channel = self.get_moderation_channel(pk)
+        form = s.FileReportSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        reporter: Any = request.user  # authenticated (IsAuthenticated)
+        before = Report.objects.filter(
+            channel=channel,
+            whop_message_id=data.get("whop_message_id", ""),
+            source=Report.Source.USER,
+            reporter=reporter,
+        ).exists()
+        report = services.file_report(
+            channel,
+            category=data["category"],
+            note=data["note"],
+            reporter=reporter,
+            whop_message_id=data.get("whop_message_id", ""),
+        )
+        code = status.HTTP_200_OK if before else status.HTTP_201_CREATED
+        return Response(s.ReportSerializer(report).data, status=code)
+
+
+class ChannelBlockView(ModerationView):
+    """Block the other side of a conversation (or a named member): the conversation closes."""
+
+    @documented(
+        request=s.BlockRequestSerializer,
+        parameters=[CHANNEL_ID, RETRY_AFTER],
+        responses=responses(
+            {200: s.BlockSerializer, 201: s.BlockSerializer}, *WITH_BODY, 404, 409, 429
+        ),
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        channel = self.get_moderation_channel(pk)
+        form = s.BlockRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        adapter = get_moderation_adapter()
+        me = adapter.acting_party(channel, request.user)
+        user_id = form.validated_data.get("user_id")
+        if user_id is None:
+            target = adapter.counterpart(channel, request.user)
+            if target is None:
+                raise Conflict("Name the member to block (user_id): this conversation has several.")
+        else:
+            member = channel.members.filter(user_id=user_id).select_related("user").first()
+            if member is None:
+                raise NotFound("That user is not in this conversation.")
+            target = member.user
+        if blocks.party_key(target) == blocks.party_key(me) or target == request.user:
+            raise Conflict("You can't block yourself.")
+        before = blocks.find_block(me, target) is not None
+        row = services.block(me, target, actor=request.user)
+        code = status.HTTP_200_OK if before else status.HTTP_201_CREATED
+        return Response(s.BlockSerializer(row).data, status=code)
+
+
+class BlockListView(DmBridgeAPIView, generics.GenericAPIView[Block]):
+    """The blocks I hold (mine, and those of the parties I act for, e.g. my shop's)."""
+
+    pagination_class = ChannelPagination
+    filter_backends: list[Any] = []
+    serializer_class = s.BlockSerializer
+
+    @documented(responses=responses({200: s.BlockSerializer(many=True)}, 400, 404))
+    def get(self, request: Request) -> Response:
+        parties = get_moderation_adapter().parties_of(request.user)
+        page = self.paginate_queryset(blocks.blocks_by(parties).order_by("-created_at", "-pk"))
+        return self.get_paginated_response(s.BlockSerializer(page, many=True).data)
+
+
+class BlockDetailView(ModerationView):
+    @documented(
+        parameters=[
+            OpenApiParameter(
+                "id", {"type": "integer", "minimum": 1, "maximum": s.MAX_ID}, OpenApiParameter.PATH
+            ),
+            RETRY_AFTER,
+        ],
+        responses=responses({204: None}, 404, 429),
+    )
+    def delete(self, request: Request, pk: int) -> Response:
+        """Unblock: the conversations the block closed get their members back."""
+        parties = get_moderation_adapter().parties_of(request.user)
+        row = get_object_or_404(blocks.blocks_by(parties), pk=pk)
+        services.unblock(row.blocker, row.blocked, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 class SchemaView(SpectacularAPIView):
     """The OpenAPI schema, for signed-in users only (drf-spectacular's default is public), with
     the same pinned machinery as the API: a host's throttles or versioning never apply."""
@@ -509,7 +715,9 @@ class SchemaView(SpectacularAPIView):
 
     @documented(exclude=True)  # the schema itself is not an operation of this API
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().get(request, *args, **kwargs)
+        # drf-spectacular leaves SpectacularAPIView.get unannotated.
+        schema: Response = super().get(request, *args, **kwargs)  # type: ignore[no-untyped-call]
+        return schema
 
 
 def _members_key(users: list[Any]) -> str:
@@ -522,6 +730,25 @@ def _members_key(users: list[Any]) -> str:
     return s.MEMBERS_KEY_PREFIX + "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
+def _mine(pk: int, user: Any) -> DmChannel:
+    """One channel with the viewer's own membership state."""
+    channel: DmChannel = _with_my_unread(DmChannel.objects.filter(pk=pk), user).get()
+    return _count_unread([channel], user)[0]
+
+
+def _count_unread(channels: list[DmChannel], user: Any) -> list[DmChannel]:
+    """Unread counts as the total badge counts them (a shared Whop DM once)."""
+    counts = unread.unread_per_channel(user, [c.pk for c in channels])
+    for channel in channels:
+        channel.my_unread_count = counts.get(channel.pk, 0)  # type: ignore[attr-defined]
+    return channels
+
+
 def _with_my_unread(channels: Any, user: Any) -> Any:
-    mine = DmMember.objects.filter(channel=OuterRef("pk"), user=user).values("unread_count")[:1]
-    return channels.annotate(my_unread_count=Subquery(mine))
+    """The viewer's own membership state per channel: unread count, muted, archived."""
+    mine = DmMember.objects.filter(channel=OuterRef("pk"), user=user)
+    return channels.annotate(
+        my_unread_count=Subquery(mine.values("unread_count")[:1]),
+        my_muted=Subquery(mine.values("muted")[:1]),
+        my_archived=Subquery(mine.values("archived")[:1]),
+    )

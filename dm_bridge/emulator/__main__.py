@@ -8,7 +8,14 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from dm_bridge.emulator.faults import DEFAULT_RATE_LIMIT
+from dm_bridge.emulator.faults import (
+    DEFAULT_MODEL,
+    DEFAULT_RATE_LIMIT,
+    DEFAULT_STYLE,
+    RATE_LIMIT_MODELS,
+    RATE_LIMIT_STYLES,
+    WINDOW_SECONDS,
+)
 from dm_bridge.emulator.server import DEFAULT_API_KEYS, EmulatorConfig, make_server
 from dm_bridge.emulator.webhooks import DEFAULT_RETRY_DELAYS
 
@@ -49,7 +56,37 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
         help="an API key and its company (repeatable); default apik_emulator_dev=biz_emulator",
     )
     parser.add_argument(
-        "--rate-limit", type=int, default=DEFAULT_RATE_LIMIT, metavar="N_PER_MINUTE"
+        "--rate-limit",
+        type=int,
+        default=DEFAULT_RATE_LIMIT,
+        metavar="N",
+        help="requests per window per operation per credential (default 600)",
+    )
+    parser.add_argument(
+        "--rate-window",
+        type=float,
+        default=WINDOW_SECONDS,
+        metavar="SECONDS",
+        help="the window the limit counts over (default 60; benches scale it down)",
+    )
+    parser.add_argument(
+        "--rate-model",
+        choices=RATE_LIMIT_MODELS,
+        default=DEFAULT_MODEL,
+        help="how calls are counted (Whop's own is undocumented; default sliding_window)",
+    )
+    parser.add_argument(
+        "--rate-burst",
+        type=int,
+        metavar="N",
+        help="token_bucket only: the bucket's size (default: the limit)",
+    )
+    parser.add_argument(
+        "--rate-style",
+        choices=RATE_LIMIT_STYLES,
+        default=DEFAULT_STYLE,
+        help="what a 429 carries: Retry-After and 'Try again in N seconds.' (default), the "
+        "message only (what Whop documents) or the header only",
     )
     parser.add_argument("--webhook-url")
     parser.add_argument("--webhook-secret")
@@ -66,12 +103,22 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
         parser.error("--webhook-url and --webhook-secret go together")
     if args.rate_limit < 1:
         parser.error("--rate-limit must be at least 1")
+    if not 0.1 <= args.rate_window <= 86_400:
+        parser.error("--rate-window must be from 0.1 to 86400 seconds")
+    if args.rate_burst is not None and args.rate_burst < 1:
+        parser.error("--rate-burst must be at least 1")
     return EmulatorConfig(
         host=args.host,
         port=args.port,
         data_file=args.data,
         api_keys=dict(args.api_key) if args.api_key else dict(DEFAULT_API_KEYS),
         rate_limit=args.rate_limit,
+        rate_limit_policy={
+            "default_window": args.rate_window,
+            "default_model": args.rate_model,
+            "default_burst": args.rate_burst,
+            "default_style": args.rate_style,
+        },
         webhook_url=args.webhook_url,
         webhook_secret=args.webhook_secret,
         webhook_retry_delays=args.webhook_retry_delays,
@@ -83,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = parse_args(argv)
     server = make_server(config)
     host, port = server.server_address[:2]
+    assert isinstance(host, str)  # AF_INET(6) addresses are text; only AF_UNIX ones are bytes
 
     def stop(signum: int, frame: object) -> None:
         # shutdown() waits for serve_forever(), which runs in this (main) thread.

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from dm_bridge.emulator import validation as v
 from dm_bridge.emulator.errors import ApiError, bad_request, conflict, not_found, unprocessable
+from dm_bridge.emulator.faults import parse_rate_policy
 from dm_bridge.emulator.operations import MAX_MEMBERS
 from dm_bridge.emulator.store import iso_from_ms, ms_from_iso, new_id, now_ms
 
@@ -89,7 +90,10 @@ class ControlApi:
             raise bad_request(f"{where} must be an object.")
         username = v.require_str(spec, "username")
         user_id = v.optional_str(spec, "id")
-        fields = {name: v.optional_str(spec, name) for name in ("name", "email", "bio")}
+        fields: dict[str, str | None] = {
+            name: value if v.present(value := v.optional_str(spec, name)) else None
+            for name in ("name", "email", "bio")
+        }
         picture = v.optional_str(spec, "profile_picture_url")
         if v.present(user_id) and user_id is not None:
             if not user_id.startswith("user_"):
@@ -101,7 +105,9 @@ class ControlApi:
         user = store.create_user(
             user_id=user_id if v.present(user_id) else None,
             username=username,
-            **{name: value if v.present(value) else None for name, value in fields.items()},
+            name=fields["name"],
+            email=fields["email"],
+            bio=fields["bio"],
             profile_picture_url=picture if v.present(picture) else None,
         )
         return store.user_json(user)
@@ -186,17 +192,20 @@ class ControlApi:
         return {"ok": True}
 
     def set_rate_limit(self, body: dict[str, Any], query: dict[str, str], item: str | None) -> Any:
-        per_minute = body.get("per_minute")
-        if isinstance(per_minute, bool) or not isinstance(per_minute, int):
-            raise bad_request("per_minute must be an integer.", "per_minute")
-        if per_minute < 1:
-            raise unprocessable("per_minute must be at least 1.", "per_minute")
+        """``{limit|per_minute?, window_seconds?, model?, burst?, style?, operation?}``: change
+        the default policy, or one operation's (its unset fields follow the default)."""
+        changes = parse_rate_policy(body)
+        if not changes:
+            raise bad_request(
+                "Give at least one of: limit (or per_minute), window_seconds, model, burst, style.",
+                "limit",
+            )
         operation = body.get("operation")
         if operation is not None and (
             not isinstance(operation, str) or operation not in self.emulator.faults.known_operations
         ):
             raise unprocessable(f"Unknown operation {operation!r}.", "operation")
-        self.emulator.limiter.set_limit(per_minute, operation)
+        self.emulator.limiter.configure(changes, operation)
         return self.emulator.limiter.limits()
 
     # --- request log ----------------------------------------------------------------------------

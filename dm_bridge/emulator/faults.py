@@ -1,8 +1,10 @@
-"""Fault injection (errors, hangs, latency, commit-then-fail) and the per-operation rate limiter."""
+"""Fault injection (errors, hangs, latency, commit-then-fail) and the per-operation rate limiter
+(sliding window, fixed window or token bucket; 429 with header and/or message)."""
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import math
 import random
 import threading
@@ -195,45 +197,190 @@ class FaultInjector:
         release.wait(seconds)
 
 
+RATE_LIMIT_MODELS = ("sliding_window", "fixed_window", "token_bucket")
+RATE_LIMIT_STYLES = ("header_and_message", "message_only", "header_only")
+DEFAULT_MODEL = "sliding_window"
+DEFAULT_STYLE = "header_and_message"
+
+
+@dataclass(frozen=True)
+class RatePolicy:
+    """How one operation is limited. Whop documents "600 requests per minute" and the wait in
+    the message text only; its real algorithm is unknown, so each model can be chosen.
+
+    * ``sliding_window``: at most ``limit`` calls in any trailing ``window_seconds``.
+    * ``fixed_window``: at most ``limit`` calls per window; a window opens at the first call
+      after the previous one ended (Redis ``INCR`` + ``EXPIRE`` style).
+    * ``token_bucket``: a bucket of ``burst`` tokens (default ``limit``) refilled at
+      ``limit / window_seconds`` per second; a call takes one token.
+    """
+
+    limit: int = DEFAULT_RATE_LIMIT
+    window_seconds: float = WINDOW_SECONDS
+    model: str = DEFAULT_MODEL
+    burst: int | None = None
+    style: str = DEFAULT_STYLE
+
+    @property
+    def capacity(self) -> int:
+        return self.burst if self.burst is not None else self.limit
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "limit": self.limit,
+            "window_seconds": self.window_seconds,
+            "model": self.model,
+            "burst": self.capacity if self.model == "token_bucket" else None,
+            "style": self.style,
+        }
+
+
+def rate_limited_in_style(seconds: float, style: str) -> ApiError:
+    """The 429 as ``style`` asks: header and message, message only (what Whop documents),
+    or header only (a generic gateway)."""
+    error = rate_limited(max(1, math.ceil(seconds)))
+    if style == "message_only":
+        error.headers = {}
+    elif style == "header_only":
+        error.message = "Rate limit exceeded."
+    return error
+
+
+_POLICY_FIELDS = ("limit", "window_seconds", "model", "burst", "style")
+
+
+def parse_rate_policy(body: dict[str, Any]) -> dict[str, Any]:
+    """The policy fields a control request sets (``per_minute`` is the old name of ``limit``)."""
+    changes: dict[str, Any] = {}
+    if "per_minute" in body and "limit" not in body:
+        body = {**body, "limit": body["per_minute"]}
+    for name in ("limit", "burst"):
+        if body.get(name) is None:
+            continue
+        value = body[name]
+        label = "per_minute" if name == "limit" and "per_minute" in body else name
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad_request(f"{label} must be an integer.", label)
+        if value < 1:
+            raise unprocessable(f"{label} must be at least 1.", label)
+        changes[name] = value
+    if body.get("window_seconds") is not None:
+        window = _number(body, "window_seconds", None)
+        if not 0.1 <= window <= 86_400:
+            raise unprocessable("window_seconds must be from 0.1 to 86400.", "window_seconds")
+        changes["window_seconds"] = float(window)
+    for name, allowed in (("model", RATE_LIMIT_MODELS), ("style", RATE_LIMIT_STYLES)):
+        if body.get(name) is not None:
+            if body[name] not in allowed:
+                raise unprocessable(f"{name} must be one of: {', '.join(allowed)}.", name)
+            changes[name] = body[name]
+    return changes
+
+
+@dataclass
+class _Counter:
+    """The state of one (operation, subject) under its policy."""
+
+    calls: collections.deque[float] = field(default_factory=collections.deque)  # sliding
+    window_start: float = 0.0  # fixed
+    window_count: int = 0
+    tokens: float = -1.0  # bucket; -1 = not started (full)
+    refilled_at: float = 0.0
+
+    def take(self, policy: RatePolicy, now: float) -> float | None:
+        """Count the call and return None, or the seconds until one would be allowed."""
+        limit, window = policy.limit, policy.window_seconds
+        if policy.model == "fixed_window":
+            if self.window_count == 0 or now >= self.window_start + window:
+                self.window_start, self.window_count = now, 0
+            if self.window_count >= limit:
+                return self.window_start + window - now
+            self.window_count += 1
+            return None
+        if policy.model == "token_bucket":
+            rate = limit / window
+            if self.tokens < 0:
+                self.tokens = float(policy.capacity)
+            else:
+                self.tokens = min(policy.capacity, self.tokens + (now - self.refilled_at) * rate)
+            self.refilled_at = now
+            if self.tokens < 1:
+                return (1 - self.tokens) / rate
+            self.tokens -= 1
+            return None
+        calls = self.calls
+        while calls and calls[0] <= now - window:
+            calls.popleft()
+        if len(calls) >= limit:
+            return calls[len(calls) - limit] + window - now
+        calls.append(now)
+        return None
+
+
 @dataclass
 class RateLimiter:
-    """A sliding 60-second window per (operation, credential subject)."""
+    """Per-(operation, credential subject) limits under a :class:`RatePolicy` each."""
 
     default_per_minute: int = DEFAULT_RATE_LIMIT
-    _per_minute: int = 0
-    _overrides: dict[str, int] = field(default_factory=dict)
-    _windows: dict[tuple[str, str], collections.deque[float]] = field(default_factory=dict)
+    default_window: float = WINDOW_SECONDS
+    default_model: str = DEFAULT_MODEL
+    default_burst: int | None = None
+    default_style: str = DEFAULT_STYLE
+    _default: RatePolicy = field(default_factory=RatePolicy)
+    _overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _counters: dict[tuple[str, str], _Counter] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self._per_minute = self.default_per_minute
+        self._default = self._configured()
+
+    def _configured(self) -> RatePolicy:
+        return RatePolicy(
+            self.default_per_minute,
+            self.default_window,
+            self.default_model,
+            self.default_burst,
+            self.default_style,
+        )
 
     def set_limit(self, per_minute: int, operation: str | None = None) -> None:
+        self.configure({"limit": per_minute}, operation)
+
+    def configure(self, changes: dict[str, Any], operation: str | None = None) -> None:
+        """Change the default policy, or one operation's (unset fields follow the default).
+        Counting starts afresh for what changed."""
         with self._lock:
             if operation:
-                self._overrides[operation] = per_minute
+                self._overrides[operation] = {**self._overrides.get(operation, {}), **changes}
+                for key in [k for k in self._counters if k[0] == operation]:
+                    del self._counters[key]
             else:
-                self._per_minute = per_minute
+                self._default = dataclasses.replace(self._default, **changes)
+                self._counters.clear()
+
+    def policy(self, operation: str) -> RatePolicy:
+        override = self._overrides.get(operation)
+        return dataclasses.replace(self._default, **override) if override else self._default
 
     def limits(self) -> dict[str, Any]:
         with self._lock:
-            return {"per_minute": self._per_minute, "operations": dict(self._overrides)}
+            return {
+                "per_minute": self._default.limit,  # the old name of "limit"
+                **self._default.to_json(),
+                "operations": {op: self.policy(op).to_json() for op in self._overrides},
+            }
 
     def reset(self) -> None:
         with self._lock:
-            self._per_minute = self.default_per_minute
+            self._default = self._configured()
             self._overrides.clear()
-            self._windows.clear()
+            self._counters.clear()
 
-    def check(self, operation: str, subject: str) -> int | None:
-        """Count the call and return None, or return the seconds to wait (the call is not counted)."""
+    def check(self, operation: str, subject: str) -> ApiError | None:
+        """Count the call and return None, or return the 429 to answer (the call is not counted)."""
         now = time.monotonic()
         with self._lock:
-            limit = self._overrides.get(operation, self._per_minute)
-            window = self._windows.setdefault((operation, subject), collections.deque())
-            while window and window[0] <= now - WINDOW_SECONDS:
-                window.popleft()
-            if len(window) >= limit:
-                return max(1, math.ceil(window[len(window) - limit] + WINDOW_SECONDS - now))
-            window.append(now)
-            return None
+            policy = self.policy(operation)
+            counter = self._counters.setdefault((operation, subject), _Counter())
+            wait = counter.take(policy, now)
+        return None if wait is None else rate_limited_in_style(wait, policy.style)

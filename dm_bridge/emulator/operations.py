@@ -41,34 +41,18 @@ MAX_NAME = 200
 
 # resource -> {(method, has_id): action}; a string instead of has_id is a literal sub-path
 # (``GET /users/me``). Operation names are ``<SDK resource>.<SDK method>``.
+_CRUD: dict[tuple[str, bool | str], str] = {
+    ("POST", False): "create",
+    ("GET", False): "list",
+    ("GET", True): "retrieve",
+    ("PATCH", True): "update",
+    ("DELETE", True): "delete",
+}
 ROUTES: dict[str, dict[tuple[str, bool | str], str]] = {
-    "dm_channels": {
-        ("POST", False): "create",
-        ("GET", False): "list",
-        ("GET", True): "retrieve",
-        ("PATCH", True): "update",
-        ("DELETE", True): "delete",
-    },
-    "dm_members": {
-        ("POST", False): "create",
-        ("GET", False): "list",
-        ("GET", True): "retrieve",
-        ("PATCH", True): "update",
-        ("DELETE", True): "delete",
-    },
-    "messages": {
-        ("POST", False): "create",
-        ("GET", False): "list",
-        ("GET", True): "retrieve",
-        ("PATCH", True): "update",
-        ("DELETE", True): "delete",
-    },
-    "reactions": {
-        ("POST", False): "create",
-        ("GET", False): "list",
-        ("GET", True): "retrieve",
-        ("DELETE", True): "delete",
-    },
+    "dm_channels": dict(_CRUD),
+    "dm_members": dict(_CRUD),
+    "messages": dict(_CRUD),
+    "reactions": {route: action for route, action in _CRUD.items() if action != "update"},
     "users": {
         ("GET", False): "list",
         ("GET", "me"): "me",

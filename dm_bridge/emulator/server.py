@@ -16,6 +16,7 @@ import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,6 @@ from dm_bridge.emulator.errors import (
     ApiError,
     bad_request,
     not_found,
-    rate_limited,
     server_error,
     unauthorized,
 )
@@ -60,6 +60,8 @@ class EmulatorConfig:
     data_file: str | None = None
     api_keys: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_API_KEYS))
     rate_limit: int = DEFAULT_RATE_LIMIT
+    # the rest of the default rate-limit policy (faults.RatePolicy): window, model, bucket, 429 style
+    rate_limit_policy: dict[str, Any] = field(default_factory=dict)
     webhook_url: str | None = None
     webhook_secret: str | None = None
     webhook_retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS
@@ -71,7 +73,8 @@ class EmulatorConfig:
 class Request:
     method: str
     target: str
-    headers: Mapping[str, str]
+    # http.server's case-insensitive Message, or a plain mapping (tests): only get() and keys
+    headers: Mapping[str, str] | Message[str, str]
     body: bytes = b""
     too_large: bool = False
 
@@ -162,7 +165,7 @@ class Emulator:
             self.secret = self.store.signing_secret()
             self._ensure_configured_companies()
         self.faults = FaultInjector(OPERATIONS, config.hang_seconds)
-        self.limiter = RateLimiter(config.rate_limit)
+        self.limiter = RateLimiter(config.rate_limit, **config.rate_limit_policy)
         self.webhooks = WebhookDispatcher(config.webhook_retry_delays)
         self.request_log = RequestLog()
         self.api = Api(self.store, self._publish)
@@ -343,9 +346,9 @@ class Emulator:
             principal = self._authenticate(request.headers.get("Authorization"))
             subject = principal.subject
             authorize_operation(principal, operation)
-            wait = self.limiter.check(operation, subject)
-            if wait is not None:
-                raise rate_limited(wait)
+            limited = self.limiter.check(operation, subject)
+            if limited is not None:
+                raise limited
             draw = self.faults.draw(operation)
             if draw.latency_ms:
                 self.faults.sleep(draw.latency_ms / 1000)

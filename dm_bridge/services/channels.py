@@ -23,6 +23,7 @@ from ..exceptions import (
     MemberLimitExceeded,
 )
 from ..models import DmChannel, DmMember, DmOutboxMessage
+from . import blocks
 from .engine.scheduling import enqueue_channel, mark_due, restart, revive_channel
 from .validation import (
     CURRENT_MEMBER,
@@ -30,6 +31,7 @@ from .validation import (
     clean_name,
     clean_users,
     company_for,
+    current_member,
     lock_live_channel,
     max_members,
     require_provisionable,
@@ -63,7 +65,8 @@ def open_dm(
 
     Raises ``InvalidDmRequest`` (bad key/name/users), ``MemberLimitExceeded``,
     ``UserNotProvisionable`` (a member without a Whop identity has no email),
-    ``ChannelDeletedError`` (the key's channel was deleted) before writing anything.
+    ``ChannelDeletedError`` (the key's channel was deleted), ``ConversationBlocked`` (a block
+    stands between its parties) before writing anything.
     """
     key = clean_key(key)
     custom_name = clean_name(custom_name)
@@ -76,6 +79,7 @@ def open_dm(
             f"A DM can have at most {max_members()} members; {len(members)} were given."
         )
     require_provisionable(members)
+    blocks.check_open(key, members)  # a block between its parties: no DM, new or reused
 
     with transaction.atomic():
         defaults: dict[str, Any] = {
@@ -152,9 +156,7 @@ def remove_member(channel: DmChannel, user: Any) -> DmMember | None:
     require_saved_user(user)
     with transaction.atomic():
         channel = lock_live_channel(channel)
-        member = DmMember.objects.filter(
-            channel=channel, user=user, status__in=CURRENT_MEMBER
-        ).first()
+        member = current_member(channel, user)
         if member is None:
             return None
         if member.status == DmMember.Status.PENDING and not member.attempts:

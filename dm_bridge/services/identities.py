@@ -18,7 +18,7 @@ from django.utils import timezone
 from whop_sdk.types import Account
 
 from .. import signals
-from ..conf import dm_bridge_settings
+from ..adapters import get_user_adapter
 from ..exceptions import (
     EmailNotVerified,
     InvalidDmRequest,
@@ -60,7 +60,7 @@ def ensure_whop_user(user: Any) -> WhopUserLink:
     link = WhopUserLink.objects.filter(user=user).first()
     if link is not None and link.status == WhopUserLink.Status.ACTIVE and link.whop_user_id:
         return link
-    adapter = dm_bridge_settings.USER_ADAPTER()
+    adapter = get_user_adapter()
     if adapter.get_email(user) and not adapter.has_verified_email(user):
         raise EmailNotVerified(UNVERIFIED_EMAIL)  # (no email at all: _provision says so)
     if link is None:
@@ -141,7 +141,7 @@ def enqueue_user_sync(users: Iterable[Any]) -> int:
 
 
 def _provision(client: WhopAdapter, link: WhopUserLink) -> None:
-    adapter = dm_bridge_settings.USER_ADAPTER()
+    adapter = get_user_adapter()
     user = link.user
     company_id = company_for(None)
     if not link.whop_user_id:
@@ -214,7 +214,7 @@ def _find_connected_account(
     documented, every connected account of the parent.
     """
     for query in (email, None):
-        accounts = client.accounts.list(
+        accounts: Iterable[Account] = client.accounts.list(
             parent_account_id=company_id, first=100, **({"query": query} if query else {})
         )
         for account in accounts:

@@ -10,7 +10,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db import models
 
+from ..adapters import get_user_adapter
 from ..conf import dm_bridge_settings
 from ..exceptions import (
     ChannelDeletedError,
@@ -24,6 +26,11 @@ logger = logging.getLogger("dm_bridge")
 
 
 CURRENT_MEMBER = (DmMember.Status.PENDING, DmMember.Status.ACTIVE, DmMember.Status.FAILED)
+
+
+def current_member(channel: DmChannel, user: Any) -> DmMember | None:
+    """The user's current membership of the channel (pending, active or failed), if any."""
+    return DmMember.objects.filter(channel=channel, user=user, status__in=CURRENT_MEMBER).first()
 
 
 def company_for(company_id: str | None) -> str:
@@ -43,11 +50,28 @@ def max_attempts() -> int:
     return int(dm_bridge_settings.MAX_ATTEMPTS)
 
 
+def _column_length(name: str) -> int:
+    field = DmChannel._meta.get_field(name)
+    if not isinstance(field, models.CharField) or field.max_length is None:
+        raise DmBridgeConfigurationError(f"DmChannel.{name} must be a CharField with max_length.")
+    return field.max_length
+
+
+def key_limit() -> int:
+    """How long a DM key may be: the setting, capped by the column."""
+    return min(int(dm_bridge_settings.MAX_KEY_LENGTH), _column_length("key"))
+
+
+def name_limit() -> int:
+    """How long a DM's custom name may be: the setting, capped by the column."""
+    return min(int(dm_bridge_settings.MAX_NAME_LENGTH), _column_length("custom_name"))
+
+
 def clean_key(key: str) -> str:
     if not isinstance(key, str) or not key.strip():
         raise InvalidDmRequest("A DM needs a non-empty key, e.g. 'shop:12/buyer:34'.")
     key = key.strip()
-    limit = min(int(dm_bridge_settings.MAX_KEY_LENGTH), DmChannel._meta.get_field("key").max_length)
+    limit = key_limit()
     if len(key) > limit:
         raise InvalidDmRequest(
             f"A DM key can be at most {limit} characters; this one has {len(key)}."
@@ -57,9 +81,7 @@ def clean_key(key: str) -> str:
 
 def clean_name(name: str | None) -> str:
     name = (name or "").strip()
-    limit = min(
-        int(dm_bridge_settings.MAX_NAME_LENGTH), DmChannel._meta.get_field("custom_name").max_length
-    )
+    limit = name_limit()
     if len(name) > limit:
         raise InvalidDmRequest(
             f"A DM name can be at most {limit} characters; this one has {len(name)}."
@@ -82,7 +104,7 @@ def clean_users(users: Iterable[Any]) -> list[Any]:
 def require_provisionable(users: list[Any]) -> None:
     """A user with no Whop identity and no email can never get one: refuse before writing,
     rather than create a channel that is bound to fail. (An unverified email only waits.)"""
-    adapter = dm_bridge_settings.USER_ADAPTER()
+    adapter = get_user_adapter()
     linked = set(
         WhopUserLink.objects.filter(user__in=users, whop_user_id__isnull=False)
         .exclude(whop_user_id="")

@@ -28,6 +28,7 @@ PRODUCTION = {
     "WHOP_COMPANY_ID": "biz_test",
     "WHOP_WEBHOOK_SECRET": "ws_test",
     "EMAIL_HOST": "smtp.example",
+    "SITE_URL": "https://shop.example",  # reminder emails link back to the site
 }
 READ = [
     "DEBUG",
@@ -132,6 +133,13 @@ def test_check_deploy_is_clean_with_the_production_variables(tmp_path):
     result = check_deploy(tmp_path, **PRODUCTION, DJANGO_SECURE_HSTS_PRELOAD="1")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_names_a_missing_site_url(tmp_path):
+    production = {key: value for key, value in PRODUCTION.items() if key != "SITE_URL"}
+    result = check_deploy(tmp_path, **production, DJANGO_SECURE_HSTS_PRELOAD="1")
+    assert result.returncode != 0
+    assert "dm_bridge.W005" in result.stdout + result.stderr
 
 
 def test_production_without_mail_is_refused(tmp_path):

@@ -53,6 +53,30 @@ def test_dm_members(sdk, user_sdk, people):
         as_carol.dm_channels.retrieve(channel.id)
 
 
+def test_dm_member_preferences_set_by_the_api_key(sdk, user_sdk, people, recorder):
+    """What dm_bridge sends for mute/archive: the company changes a member's own record,
+    each field alone or both; the member sees it in its own record, the others keep theirs."""
+    alice, bob = people["alice"], people["bob"]
+    channel = sdk.dm_channels.create(with_user_ids=[alice["id"], bob["id"]], account_id=ACCOUNT)
+    members = {m.user_id: m for m in sdk.dm_members.list(channel_id=channel.id)}
+    bobs = members[bob["id"]]
+    assert (bobs.status, sdk.dm_members.retrieve(bobs.id).notification_preference) == (
+        "accepted",
+        "all",
+    )
+    muted = sdk.dm_members.update(bobs.id, notification_preference="none")
+    assert (muted.notification_preference, muted.status) == ("none", "accepted")
+    raw = recorder.last("PATCH", f"/dm_members/{bobs.id}")  # Whop's shape, every field
+    assert set(raw) >= {"id", "channel_id", "user_id", "notification_preference", "status"}
+    archived = sdk.dm_members.update(bobs.id, status="archived")
+    assert (archived.notification_preference, archived.status) == ("none", "archived")
+    back = sdk.dm_members.update(bobs.id, notification_preference="all", status="accepted")
+    assert (back.notification_preference, back.status) == ("all", "accepted")
+    assert user_sdk(bob["id"]).dm_members.retrieve(bobs.id) == back
+    alices = sdk.dm_members.retrieve(members[alice["id"]].id)
+    assert (alices.notification_preference, alices.status) == ("all", "accepted")
+
+
 def test_messages(sdk, user_sdk, people, recorder):
     alice, bob = people["alice"], people["bob"]
     as_alice, as_bob = user_sdk(alice["id"]), user_sdk(bob["id"])

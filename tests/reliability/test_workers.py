@@ -110,8 +110,10 @@ def test_thirty_percent_5xx_all_two_hundred_end_active_without_duplicates(
 def test_429_with_retry_after_stops_that_operation_for_every_worker(
     celery_processes, make_user, emulator
 ):
-    # The default pacing (600/min) spaces calls 100 ms apart, wider than the instant between
-    # Whop's 429 and the block being set, so no call can slip through in between.
+    # Without bursts (RATE_LIMIT_BURST=0) pacing at 600/min spaces calls 100 ms apart, wider
+    # than the instant between Whop's 429 and the block being set, so no call can slip
+    # through in between (with bursts, a call already in flight may still land after it).
+    celery_processes.env["DM_BRIDGE_RATE_LIMIT_BURST"] = "0"
     users = [make_user() for _ in range(7)]
     emulator.add_fault("dm_channels.create", status=429, retry_after=5, times=1)
     keys = [f"pair:{i}" for i in range(6)]

@@ -29,8 +29,11 @@ from .conftest import World, jwt_claims, logged_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+# The webhook receiver and the one-click unsubscribe are public on purpose: a signature
+# authenticates them (tests/webhooks, tests/reminders).
+PUBLIC = {"webhook", "reminder-unsubscribe"}
 API_NAMES = [
-    p.name for p in dm_urls.urlpatterns if isinstance(p, URLPattern) and p.name != "webhook"
+    p.name for p in dm_urls.urlpatterns if isinstance(p, URLPattern) and p.name not in PUBLIC
 ]
 METHODS = ["get", "head", "options", "post", "put", "patch", "delete"]
 
@@ -63,8 +66,17 @@ def test_every_api_url_name_is_covered():
         "channel-detail",
         "member-list",
         "member-detail",
+        "channel-mute",
+        "channel-unmute",
+        "channel-archive",
+        "channel-unarchive",
         "mark-read",
         "unread",
+        "reminder-preference",
+        "channel-report",
+        "channel-block",
+        "block-list",
+        "block-detail",
         "schema",
     }
 
@@ -438,6 +450,8 @@ def test_detail_shows_status_and_readiness(world: World, whop: Any):
         "last_message_at": None,
         "last_activity_at": None,
         "unread_count": 0,
+        "muted": False,
+        "archived": False,
         "created_at": None,
     }
 
@@ -547,6 +561,11 @@ EXPECTED_PATHS = {
     "/dm/api/channels/{id}/members/{user_id}/": {"delete"},
     "/dm/api/read/": {"post"},
     "/dm/api/unread/": {"get"},
+    "/dm/api/reminders/": {"get", "put"},
+    "/dm/api/channels/{id}/reports/": {"post"},
+    "/dm/api/channels/{id}/block/": {"post"},
+    "/dm/api/blocks/": {"get"},
+    "/dm/api/blocks/{id}/": {"delete"},
 }
 
 

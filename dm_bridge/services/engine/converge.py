@@ -31,6 +31,7 @@ from ...models import DmChannel, DmMember, DmOutboxMessage, WhopUserLink
 from ...ratelimit import RateLimitDeferred
 from ...whop import WhopAdapter, WhopError, WhopNotFoundError
 from ..identities import ensure_whop_user
+from ..preferences import OUT_OF_SYNC, whop_changes
 from ..validation import CURRENT_MEMBER
 from ..wording import describe_error
 from .leases import claim, count_attempt, intent_key, is_due, release
@@ -111,6 +112,7 @@ def _converge(channel: DmChannel) -> None:
         DmChannel.objects.filter(pk=channel.pk).update(needs_reconcile=False)
         channel.needs_reconcile = False
     _apply_members(client, channel)
+    _apply_preferences(client, channel)
     _apply_name(client, channel)
     _send_outbox(client, channel)
 
@@ -147,7 +149,12 @@ def _create_on_whop(client: WhopAdapter, channel: DmChannel) -> None:
             setattr(channel, name, value)
         channel.status, channel.activated_at, channel.last_error = DmChannel.Status.ACTIVE, now, ""
     DmMember.objects.filter(pk__in=[m.pk for m in members]).update(
-        status=DmMember.Status.ACTIVE, added_at=now, last_error=""
+        status=DmMember.Status.ACTIVE,
+        added_at=now,
+        last_error="",
+        # New member records on Whop: their preferences are Whop's defaults until applied.
+        whop_notification_preference="",
+        whop_member_status="",
     )
     shared = (
         DmChannel.objects.filter(whop_channel_id=result.id)
@@ -202,21 +209,22 @@ def _apply_members(client: WhopAdapter, channel: DmChannel) -> None:
                 )
                 continue
         member.whop_member_id = existing.id
+        member.whop_member_status = existing.status or ""
+        # A list item (found after an ambiguous add) has no notification_preference.
+        member.whop_notification_preference = getattr(existing, "notification_preference", "")
         member.status = DmMember.Status.ACTIVE
         member.added_at = timezone.now()
-        member.failures = 0
-        member.last_error = ""
-        member.save()
+        _save_reached(member)
         send_on_commit(
             signals.dm_member_added, DmMember, channel=channel, member=member, user=member.user
         )
 
     for member in (m for m in changing if m.status == DmMember.Status.REMOVING):
         if not member.whop_member_id:
-            link = WhopUserLink.objects.filter(user=member.user).first()
+            known = WhopUserLink.objects.filter(user=member.user).first()
             found = (
-                _find_whop_member(client, channel, link.whop_user_id)
-                if link and link.whop_user_id
+                _find_whop_member(client, channel, known.whop_user_id)
+                if known and known.whop_user_id
                 else None
             )
             member.whop_member_id = found.id if found else ""
@@ -231,6 +239,52 @@ def _apply_members(client: WhopAdapter, channel: DmChannel) -> None:
         send_on_commit(
             signals.dm_member_removed, DmMember, channel=channel, member=member, user=member.user
         )
+
+
+def _apply_preferences(client: WhopAdapter, channel: DmChannel) -> None:
+    """Mute/archive (``services.preferences``) where Whop's member record contradicts them.
+
+    ``dm_members.update`` sets values, so repeating it is harmless; only the ``whop_*``
+    columns are written, so a preference changed meanwhile is applied on the next run.
+    """
+    members = list(
+        channel.members.filter(OUT_OF_SYNC, status=DmMember.Status.ACTIVE)
+        .select_related("user__whop_link")
+        .order_by("pk")
+    )
+    remote: dict[str | None, DmMemberListItem] | None = None
+    for member in members:
+        found: dict[str, Any] = {}
+        if not member.whop_member_id:  # added with the channel: Whop's ID not learnt yet
+            if remote is None:
+                remote = {m.user_id: m for m in whop_members(client, channel)}
+            on_whop = remote.get(_linked(member.user).whop_user_id)
+            if on_whop is None:
+                continue  # not on Whop: reconciling re-adds it
+            member.whop_member_id, member.whop_member_status = on_whop.id, on_whop.status
+            found = {"whop_member_id": on_whop.id, "whop_member_status": on_whop.status}
+        changes = whop_changes(member)
+        if changes:
+            try:
+                result = client.dm_members.update(member.whop_member_id, **changes)
+            except WhopError as exc:
+                if exc.retryable:
+                    raise
+                DmMember.objects.filter(pk=member.pk).update(
+                    **found, last_error=describe_error(exc), last_error_at=timezone.now()
+                )
+                continue
+            found = {
+                "whop_member_id": result.id,
+                "whop_member_status": result.status,
+                "whop_notification_preference": result.notification_preference,
+                "last_error": "",
+            }
+        if found:
+            # Rows of other keys on the same Whop DM share this Whop member record.
+            DmMember.objects.filter(
+                user_id=member.user_id, channel__whop_channel_id=channel.whop_channel_id
+            ).update(**found)
 
 
 def _apply_name(client: WhopAdapter, channel: DmChannel) -> None:
@@ -270,9 +324,7 @@ def _send_outbox(client: WhopAdapter, channel: DmChannel) -> None:
         message.whop_message_id = found.id
         message.status = DmOutboxMessage.Status.SENT
         message.sent_at = timezone.now()
-        message.failures = 0
-        message.last_error = ""
-        message.save()
+        _save_reached(message)
 
 
 def _delete_on_whop(client: WhopAdapter, channel: DmChannel) -> None:
@@ -315,8 +367,29 @@ def _create_on_whop_for_delete(client: WhopAdapter, channel: DmChannel) -> None:
         DmChannel.objects.filter(pk=channel.pk).update(whop_channel_id=result.id)
 
 
+# A member's own state, written by requests and webhooks while a worker may hold the row.
+MEMBER_OWN_FIELDS = frozenset({"muted", "archived", "archived_at", "unread_count", "last_read_at"})
+
+
+def _save_reached(row: DmMember | DmOutboxMessage) -> None:
+    """Save a row whose goal was just reached: its failure streak is over."""
+    row.failures = 0
+    row.last_error = ""
+    if isinstance(row, DmMember):  # never write back a mute or unread count read before the call
+        row.save(
+            update_fields=[
+                f.name
+                for f in DmMember._meta.concrete_fields
+                if not f.primary_key and f.name not in MEMBER_OWN_FIELDS
+            ]
+        )
+        return
+    row.save()
+
+
 def _linked(user: Any) -> WhopUserLink:
     """The user's active Whop link: the preloaded one if there is one, else provision it now."""
+    link: WhopUserLink | None
     try:
         link = user.whop_link
     except WhopUserLink.DoesNotExist:

@@ -24,6 +24,8 @@ from ...models import WorkState
 logger = logging.getLogger("dm_bridge")
 
 
+# WorkState is abstract, so its type has no ``objects``: the engine reaches each concrete
+# model's rows through ``_default_manager`` (the same manager, and typed).
 Row = TypeVar("Row", bound=WorkState)
 
 
@@ -32,7 +34,7 @@ def claim(model: type[Row], pk: int) -> tuple[Row, str] | None:
     now = timezone.now()
     token = secrets.token_hex(8)
     taken = (
-        model.objects.filter(pk=pk)
+        model._default_manager.filter(pk=pk)
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
         .update(
             lease_until=now + timedelta(seconds=dm_bridge_settings.LEASE_SECONDS), lease_token=token
@@ -40,11 +42,13 @@ def claim(model: type[Row], pk: int) -> tuple[Row, str] | None:
     )
     if not taken:
         return None
-    return model.objects.get(pk=pk), token
+    return model._default_manager.get(pk=pk), token
 
 
 def release(row: WorkState, token: str) -> None:
-    type(row).objects.filter(pk=row.pk, lease_token=token).update(lease_until=None, lease_token="")
+    type(row)._default_manager.filter(pk=row.pk, lease_token=token).update(
+        lease_until=None, lease_token=""
+    )
 
 
 def is_due(row: WorkState) -> bool:
@@ -62,7 +66,7 @@ def count_attempt(row: WorkState, *, intent: bool = False) -> None:
     updates: dict[str, Any] = {"attempts": models.F("attempts") + 1}
     if intent:
         updates["needs_reconcile"] = True
-    type(row).objects.filter(pk=row.pk).update(**updates)
+    type(row)._default_manager.filter(pk=row.pk).update(**updates)
 
 
 def intent_key(operation: str, row: WorkState, *parts: Any) -> str:

@@ -96,7 +96,7 @@ def reconcile(client: WhopAdapter, channel: DmChannel, report: ReconcileReport) 
         ).values_list("user_id", "whop_user_id")
     )
     for member in channel.members.all():
-        remote_member = remote_members.pop(links.get(member.user_id, ""), None)
+        remote_member = remote_members.pop(links.get(member.user_id) or "", None)
         if member.status == DmMember.Status.ACTIVE and remote_member is None:
             member.status, member.whop_member_id, member.attempts = DmMember.Status.PENDING, "", 0
             member.save()

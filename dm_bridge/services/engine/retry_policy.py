@@ -105,7 +105,7 @@ def fail_channel(channel: DmChannel, reason: str) -> None:
 
 def fail_row(row: WorkState, reason: str) -> None:
     now = timezone.now()
-    type(row).objects.filter(pk=row.pk).update(
+    type(row)._default_manager.filter(pk=row.pk).update(
         status="failed",
         last_error=reason,
         last_error_at=now,

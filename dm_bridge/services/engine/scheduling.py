@@ -59,7 +59,7 @@ def revive_channel(channel: DmChannel) -> None:
 def retry(row: DmChannel | WhopUserLink) -> None:
     """Admin "retry now": clear the failure state and run the work again immediately."""
     with transaction.atomic():
-        row = type(row).objects.select_for_update().get(pk=row.pk)
+        row = type(row)._default_manager.select_for_update().get(pk=row.pk)
         if isinstance(row, DmChannel):
             revive_channel(row)
             return
@@ -83,7 +83,7 @@ def reschedule(row: WorkState, delay: float, *, count_failure: bool, error: str 
         updates["waiting_since"] = Coalesce("waiting_since", Value(now))  # the streak's start
     if error:
         updates.update(last_error=error, last_error_at=now)
-    type(row).objects.filter(pk=row.pk).update(**updates)
+    type(row)._default_manager.filter(pk=row.pk).update(**updates)
     if isinstance(row, DmChannel):
         send_task("drive_channel", row.pk, countdown=delay)
     elif isinstance(row, WhopUserLink):

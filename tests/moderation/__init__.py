@@ -1,0 +1,1 @@
+"""Trust and safety: blocks, reports, the moderation queue and its audit log."""
