@@ -38,6 +38,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from whop_sdk import PostChatMessageCreatedPayload
 
+from ..adapters import get_user_adapter
 from ..conf import dm_bridge_settings
 from ..exceptions import InvalidDmRequest
 from ..models import (
@@ -164,7 +165,7 @@ def _author_name(message: Any, author_user_ids: set[Any]) -> str:
     if len(author_user_ids) == 1:
         user = get_user_model().objects.filter(pk=next(iter(author_user_ids))).first()
         if user is not None:
-            return str(dm_bridge_settings.USER_ADAPTER().get_display_name(user))[:150]
+            return str(get_user_adapter().get_display_name(user))[:150]
     return (message.user.name or message.user.username or "Someone")[:150]
 
 

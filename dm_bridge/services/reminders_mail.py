@@ -18,6 +18,7 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from ..adapters import get_user_adapter
 from ..conf import dm_bridge_settings
 from ..models import Reminder, UnreadMessage
 from .engine.leases import intent_key
@@ -30,7 +31,7 @@ def compose(reminder: Reminder, items: list[UnreadMessage]) -> EmailMultiAlterna
     """The email for ``reminder`` covering ``items`` (its still-unread messages)."""
     user = reminder.user
     context = {
-        "name": dm_bridge_settings.USER_ADAPTER().get_display_name(user),
+        "name": get_user_adapter().get_display_name(user),
         "conversations": _conversations(user, items),
         "count": len(items),
         "is_digest": reminder.kind == Reminder.Kind.DIGEST,
@@ -41,7 +42,7 @@ def compose(reminder: Reminder, items: list[UnreadMessage]) -> EmailMultiAlterna
         ),
     }
     subject = " ".join(render_to_string("dm_bridge/email/reminder_subject.txt", context).split())
-    users = dm_bridge_settings.USER_ADAPTER()
+    users = get_user_adapter()
     # Only an address the site verified: never mail someone who merely typed it in.
     address = users.get_email(user) if users.has_verified_email(user) else ""
     sender = sender_address()
