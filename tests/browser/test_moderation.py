@@ -95,9 +95,15 @@ def test_report_block_and_the_moderation_queue(
     assert (report.whop_message_id, report.category) == (offer_id, "off_platform")
 
     # ...and blocks the shop: the conversation closes.
+    before_block = len(page_errors)
     erin.get_by_role("button", name="Block Bob's Bikes").click()
     expect(erin.get_by_text("You blocked Bob's Bikes. Your conversation is closed")).to_be_visible()
     expect(erin.get_by_test_id("conversation-closed")).to_contain_text("You blocked Bob's Bikes")
+    # The chat still mounted on the page being left may ask for a token just as erin leaves
+    # the DM: that 404 is the access check working (Chromium logs it). Nothing else may fail.
+    during_block = page_errors[before_block:]
+    assert all("status of 404" in error for error in during_block), during_block
+    del page_errors[before_block:]
     expect(erin.get_by_test_id("whop-chat")).to_have_count(0)
 
     # The admin finds it in the queue, reads the messages around it and warns, with a reason.

@@ -63,7 +63,13 @@ def test_a_day_long_whop_outage_ends_with_every_dm_active_and_none_twice(
     assert not rows.filter(last_error__contains="Gave up").exists()
 
     emulator.clear_faults()  # Whop is back
-    wait_until(lambda: all_active(keys), 60, interval=0.5, message="every DM to become active")
+    # Activation and the end of the failure streak are two statements: wait for both.
+    wait_until(
+        lambda: all_active(keys) and not rows.exclude(waiting_since=None).exists(),
+        60,
+        interval=0.5,
+        message="every DM to become active with its failure streak over",
+    )
 
     remote = whop_channel_ids(emulator)
     local = {row.whop_channel_id for row in rows}
