@@ -207,40 +207,46 @@ def _new_event(webhook_id: str, headers: dict[str, str], text: str) -> WebhookEv
 def _receive_first_delivery(
     webhook_id: str, headers: dict[str, str], text: str
 ) -> WebhookEvent | None:
-    """The usual case, in one transaction: store the row and apply the event (7 round trips
-    fewer than storing, committing, re-reading under a lock and applying). None when the ID is
-    already stored: the unique ``webhook_id`` also makes a concurrent delivery of the same ID
-    wait here until this one commits, so effects never run twice.
+    """The usual case, in one transaction: apply the event, then store its row with the
+    outcome (one INSERT; no lock, re-read or second UPDATE). None when the ID is already
+    stored: the INSERT of the unique ``webhook_id`` then fails, and the whole transaction —
+    effects included — rolls back, so effects never count twice. A concurrent delivery of the
+    same ID waits at that INSERT until the first commits, then rolls back the same way.
 
     When applying fails, everything rolls back and the row is stored afterwards as failed
     (Whop retries; the retry takes the ``_record_delivery`` path).
     """
     event = _new_event(webhook_id, headers, text)
-    stored = False
+    event.attempts = 1
     try:
         with transaction.atomic():
+            try:
+                _apply_and_note(event, text)
+            except Exception as exc:
+                raise _ApplyFailed(exc) from exc
             event.save(force_insert=True)
-            stored = True
-            event.attempts = 1
-            _apply_and_note(event, text)
-            event.save(update_fields=["status", "error", "attempts", "processed_at"])
-    except IntegrityError as exc:
-        if not stored:
-            return None
-        _fail(event, exc)
-    except Exception as exc:
-        _fail(event, exc)
-    if event.status == WebhookEvent.Status.FAILED:
-        # The transaction rolled back, the row with it: store what happened (a concurrent
-        # redelivery may have stored it meanwhile; it then says what happened to that one).
-        failed = _new_event(webhook_id, headers, text)
-        failed.status, failed.error, failed.attempts = event.status, event.error, 1
+    except IntegrityError:  # only the INSERT can raise it here: the ID is known
+        return None
+    except _ApplyFailed as failure:
+        _fail(event, failure.cause)
+        # The transaction rolled back: store what happened (a concurrent redelivery may have
+        # stored it meanwhile; it then says what happened to that one).
         try:
             with transaction.atomic():
-                failed.save(force_insert=True)
+                event.save(force_insert=True)
         except IntegrityError:
             pass
+        return event
+    _log_outcome(event)
     return event
+
+
+class _ApplyFailed(Exception):
+    """Applying raised: tells it apart from the INSERT's IntegrityError (a known ID)."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 def _record_delivery(webhook_id: str, headers: dict[str, str], text: str) -> WebhookEvent | None:
@@ -298,6 +304,7 @@ def _process(event: WebhookEvent, text: str, *, unless_done: bool) -> bool:
         except Exception as exc:
             _fail(locked, exc)
         locked.save(update_fields=["status", "error", "attempts", "processed_at"])
+    _log_outcome(locked)
     for field in ("status", "error", "attempts", "processed_at"):
         setattr(event, field, getattr(locked, field))
     return True
@@ -306,16 +313,23 @@ def _process(event: WebhookEvent, text: str, *, unless_done: bool) -> bool:
 def _apply_and_note(event: WebhookEvent, text: str) -> None:
     """Apply ``text`` and set the outcome on ``event`` (not saved). A malformed event is
     recognised before anything is written; other errors propagate (the caller rolls back)."""
-    event_type = event.event_type or "(unknown type)"
     try:
         event.status, event.error = _apply(_strict_envelope(text))
     except MalformedWebhookEvent as exc:
         # Verified but unusable: no redelivery can fix it, so it is not a failure to retry.
         event.status, event.error = WebhookEvent.Status.INVALID, str(exc)
-        logger.warning("webhook %s (%s) is malformed: %s", event.webhook_id, event_type, exc)
-    else:
-        logger.info("webhook %s (%s) %s", event.webhook_id, event_type, event.status)
     event.processed_at = timezone.now()
+
+
+def _log_outcome(event: WebhookEvent) -> None:
+    """Logged once the outcome is stored (a first delivery found to be a duplicate is not)."""
+    event_type = event.event_type or "(unknown type)"
+    if event.status == WebhookEvent.Status.INVALID:
+        logger.warning(
+            "webhook %s (%s) is malformed: %s", event.webhook_id, event_type, event.error
+        )
+    elif event.status != WebhookEvent.Status.FAILED:
+        logger.info("webhook %s (%s) %s", event.webhook_id, event_type, event.status)
 
 
 def _fail(event: WebhookEvent, exc: BaseException | None) -> None:
@@ -410,8 +424,12 @@ def record_message(payload: PostChatMessageCreatedPayload) -> str:
     )
     # Only members who had not read up to this message yet (deliveries come in any order).
     behind = Q(last_read_at__isnull=True) | Q(last_read_at__lt=sent_at)
-    author_users = WhopUserLink.objects.filter(whop_user_id=message.user.id).values("user_id")
-    authors = {row["user_id"] for row in author_users}
+    # The author's local users, loaded with the links (reminders name them: no second query).
+    author_users = {
+        link.user_id: link.user
+        for link in WhopUserLink.objects.filter(whop_user_id=message.user.id).select_related("user")
+    }
+    authors = set(author_users)
     # One UPDATE for both: the author has read up to here, everybody else has one more unread.
     recipient = ~Q(user_id__in=authors)
     audience = payload.data.audience.user_ids
@@ -423,7 +441,7 @@ def record_message(payload: PostChatMessageCreatedPayload) -> str:
         last_read_at=Case(When(is_author, then=Value(sent_at)), default=F("last_read_at")),
         unread_count=Case(When(is_author, then=Value(0)), default=F("unread_count") + 1),
     )
-    incoming.message_received(channels, payload, authors)
+    incoming.message_received(channels, payload, authors, author_users)
 
     for channel in channels:
         # robust: a failing receiver is logged; it must not turn a processed event into a 500.

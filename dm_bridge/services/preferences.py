@@ -133,9 +133,14 @@ def _apply(members: QuerySet[DmMember], **wish: bool) -> int:
     """Set ``wish`` (``muted=`` or ``archived=``) on the memberships that differ; the engine
     applies it on Whop, and each change is signalled after commit."""
     ((field, value),) = wish.items()
-    changing = list(members.exclude(**wish).select_related("channel", "user"))
-    if not changing:
+    # Keys first: on every incoming message this finds nothing, and a bare key query is the
+    # cheapest way to learn that; the rows (with channel and user) only when there are some.
+    keys = list(members.exclude(**wish).values_list("pk", flat=True))
+    if not keys:
         return 0
+    changing = list(
+        DmMember.objects.filter(pk__in=keys).select_related("channel", "user").order_by("pk")
+    )
     updates: dict[str, Any] = dict(wish)
     if field == "archived":
         updates["archived_at"] = timezone.now() if value else None

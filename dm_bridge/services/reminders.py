@@ -28,18 +28,20 @@ at-most-once at that boundary: a lost reminder is invisible, a rare twin is not 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.db import IntegrityError, models, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, Value
 from django.utils import timezone
 from whop_sdk import PostChatMessageCreatedPayload
 
 from ..adapters import get_user_adapter
 from ..conf import dm_bridge_settings
+from ..db import insert_from_select
 from ..exceptions import InvalidDmRequest
 from ..models import (
     DmChannel,
@@ -118,7 +120,10 @@ def remindable_members() -> models.QuerySet[DmMember]:
 
 
 def record_unread_messages(
-    channels: list[DmChannel], payload: PostChatMessageCreatedPayload, author_user_ids: set[Any]
+    channels: list[DmChannel],
+    payload: PostChatMessageCreatedPayload,
+    author_user_ids: set[Any],
+    author_users: Mapping[Any, Any] | None = None,
 ) -> int:
     """Remember the message for each member it is unread for; returns how many were new.
 
@@ -140,30 +145,33 @@ def record_unread_messages(
     if audience is not None:
         linked = WhopUserLink.objects.filter(whop_user_id__in=audience).values("user_id")
         recipients = recipients.filter(user_id__in=linked)
-    author = _author_name(message, author_user_ids)
-    preview = _preview(message.content) if dm_bridge_settings.REMINDER_PREVIEW else ""
-    rows, users = [], set()
-    for member in recipients.order_by("channel_id").only("pk", "user_id"):
-        if member.user_id in users:
-            continue  # a Whop DM shared by two local rows: one reminder, not two
-        users.add(member.user_id)
-        rows.append(
-            UnreadMessage(
-                member=member,
-                whop_message_id=message.id,
-                author_name=author,
-                by_member=bool(author_user_ids),
-                preview=preview,
-                sent_at=sent_at,
-            )
+    if len(channels) > 1:
+        # A Whop DM shared by local rows: one unread message per user (their first row), not two.
+        earlier = recipients.filter(
+            user_id=OuterRef("user_id"), channel_id__lt=OuterRef("channel_id")
         )
-    created = UnreadMessage.objects.bulk_create(rows, ignore_conflicts=True)
-    return len(created)
+        recipients = recipients.exclude(Exists(earlier))
+    preview = _preview(message.content) if dm_bridge_settings.REMINDER_PREVIEW else ""
+    # One INSERT … SELECT: a 50-member group DM costs one round trip, not 50 model rows.
+    return insert_from_select(
+        UnreadMessage,
+        {
+            "member": F("pk"),
+            "whop_message_id": Value(message.id),
+            "author_name": Value(_author_name(message, author_user_ids, author_users or {})),
+            "by_member": Value(bool(author_user_ids)),
+            "preview": Value(preview),
+            "sent_at": Value(sent_at),
+            "received_at": Value(timezone.now()),
+        },
+        recipients.order_by(),
+    )
 
 
-def _author_name(message: Any, author_user_ids: set[Any]) -> str:
+def _author_name(message: Any, author_user_ids: set[Any], loaded: Mapping[Any, Any]) -> str:
     if len(author_user_ids) == 1:
-        user = get_user_model().objects.filter(pk=next(iter(author_user_ids))).first()
+        (pk,) = author_user_ids
+        user = loaded.get(pk) or get_user_model().objects.filter(pk=pk).first()
         if user is not None:
             return str(get_user_adapter().get_display_name(user))[:150]
     return (message.user.name or message.user.username or "Someone")[:150]

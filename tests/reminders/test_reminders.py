@@ -99,6 +99,22 @@ def test_duplicate_and_out_of_order_webhooks_count_each_message_once(
     assert mail["Subject"].strip().startswith("2 unread messages")
 
 
+def test_a_whop_dm_shared_by_two_local_rows_records_one_unread_message_per_user(
+    dm: Dm,
+) -> None:
+    # Same member set, another key: Whop keeps one DM, so both rows share WHOP_CHANNEL_ID.
+    second = active_channel("shop:1/buyer:2/listing:9", [dm.alice, dm.bob])
+    dm.say(content="first")
+    [unread] = UnreadMessage.objects.filter(member__user=dm.bob)
+    assert unread.member.channel_id == dm.channel.pk  # the first row's membership, once
+    # Muted on the first row only: the message is still unread on the second row.
+    DmMember.objects.filter(channel=dm.channel, user=dm.bob).update(muted=True)
+    dm.say(content="second")
+    latest = UnreadMessage.objects.filter(member__user=dm.bob).exclude(pk=unread.pk)
+    assert [row.member.channel_id for row in latest] == [second.pk]
+    assert not UnreadMessage.objects.filter(member__user=dm.alice).exists()  # the author
+
+
 def test_nothing_before_the_delay_and_reading_resets_it(
     dm: Dm, smtp_server: Mailbox, settings: Any
 ) -> None:
