@@ -6,10 +6,13 @@ Kept to what a hot path needs: the webhook receiver runs once per chat message, 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from django.db import connections, models
 from django.db.models.constants import OnConflict
+from django.db.models.sql import UpdateQuery
+
+M = TypeVar("M", bound=models.Model)
 
 
 def insert_from_select(
@@ -43,3 +46,24 @@ def insert_from_select(
     with connection.cursor() as cursor:
         cursor.execute(f"{sql} {suffix}".rstrip(), params)
         return max(int(cursor.rowcount), 0)
+
+
+def update_returning(rows: models.QuerySet[M], **values: Any) -> list[M] | None:
+    """``rows.update(**values)`` that also returns the updated rows, in one statement
+    (``UPDATE … RETURNING``). None where the database cannot (SQLite before 3.35): the caller
+    then updates and reads in two statements.
+
+    For single-table filters (the engine's ``pk`` + lease conditions); rows come back in the
+    database's order.
+    """
+    connection = connections[rows.db]
+    if not connection.features.can_return_columns_from_insert:  # the same support, both ways
+        return None
+    query = cast(UpdateQuery, rows.query.chain(UpdateQuery))
+    query.add_update_values(values)
+    compiler = query.get_compiler(using=rows.db)
+    compiler.pre_sql_setup()
+    update, params = compiler.as_sql()
+    opts = rows.model._meta
+    returning = ", ".join(connection.ops.quote_name(f.column) for f in opts.concrete_fields)
+    return list(rows.model._default_manager.raw(f"{update} RETURNING {returning}", params))

@@ -106,7 +106,7 @@ def open_dm(
             logger.info(
                 "dm channel %s opened for key %r with %d members", channel.pk, key, len(members)
             )
-            enqueue_channel(channel.pk)
+            enqueue_channel(channel)
         elif channel.status == DmChannel.Status.FAILED:
             revive_channel(channel)  # the user asked again: a failure is never final for them
         if context_message:

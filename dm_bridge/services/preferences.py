@@ -68,13 +68,25 @@ def archive(channel: DmChannel, user: Any, archived: bool = True) -> DmMember:
 
 def whop_changes(member: DmMember) -> dict[str, str]:
     """What ``dm_members.update`` must send so Whop matches the member's wishes ({} if it does)."""
+    return changes_for(
+        member.muted,
+        member.archived,
+        member.whop_notification_preference,
+        member.whop_member_status,
+    )
+
+
+def changes_for(
+    muted: bool, archived: bool, notification_preference: str, member_status: str
+) -> dict[str, str]:
+    """``whop_changes`` from the four columns (for rows read as values, not models)."""
     changes: dict[str, str] = {}
-    preference = member.whop_notification_preference or WHOP_NOTIFY_ALL
-    if member.muted != (preference == WHOP_MUTED):
-        changes["notification_preference"] = WHOP_MUTED if member.muted else WHOP_NOTIFY_ALL
-    status = member.whop_member_status or WHOP_ACCEPTED
-    if member.archived != (status == WHOP_ARCHIVED):
-        changes["status"] = WHOP_ARCHIVED if member.archived else WHOP_ACCEPTED
+    preference = notification_preference or WHOP_NOTIFY_ALL
+    if muted != (preference == WHOP_MUTED):
+        changes["notification_preference"] = WHOP_MUTED if muted else WHOP_NOTIFY_ALL
+    status = member_status or WHOP_ACCEPTED
+    if archived != (status == WHOP_ARCHIVED):
+        changes["status"] = WHOP_ARCHIVED if archived else WHOP_ACCEPTED
     return changes
 
 

@@ -31,7 +31,7 @@ from ...models import DmChannel, DmMember, DmOutboxMessage, WhopUserLink
 from ...ratelimit import RateLimitDeferred
 from ...whop import WhopAdapter, WhopError, WhopNotFoundError
 from ..identities import ensure_whop_user
-from ..preferences import OUT_OF_SYNC, whop_changes
+from ..preferences import changes_for, whop_changes
 from ..validation import CURRENT_MEMBER
 from ..wording import describe_error
 from .leases import claim, count_attempt, intent_key, is_due, release
@@ -111,8 +111,9 @@ def _converge(channel: DmChannel) -> None:
         reconcile(client, channel, ReconcileReport(channel.pk))
         DmChannel.objects.filter(pk=channel.pk).update(needs_reconcile=False)
         channel.needs_reconcile = False
-    _apply_members(client, channel)
-    _apply_preferences(client, channel)
+    members = _members_with_work(channel)
+    _apply_members(client, channel, members)
+    _apply_preferences(client, channel, [m for m in members if m.status == DmMember.Status.ACTIVE])
     _apply_name(client, channel)
     _send_outbox(client, channel)
 
@@ -176,12 +177,37 @@ def _create_on_whop(client: WhopAdapter, channel: DmChannel) -> None:
         send_on_commit(signals.dm_channel_ready, DmChannel, channel=channel)
 
 
-def _apply_members(client: WhopAdapter, channel: DmChannel) -> None:
-    changing = list(
-        channel.members.filter(status__in=(DmMember.Status.PENDING, DmMember.Status.REMOVING))
-        .select_related("user__whop_link")
-        .order_by("pk")
+def _members_with_work(channel: DmChannel) -> list[DmMember]:
+    """Members to add or remove, and active ones whose mute/archive Whop does not reflect.
+
+    Usually none (a fresh channel's run ends here), so the channel's few member states are
+    read as bare values first — cheap to ask for — and rows are loaded only for those.
+    """
+    states = channel.members.values_list(
+        "pk", "status", "muted", "archived", "whop_notification_preference", "whop_member_status"
     )
+    keys = [
+        pk
+        for pk, status, muted, archived, preference, member_status in states
+        if status in (DmMember.Status.PENDING, DmMember.Status.REMOVING)
+        or (
+            status == DmMember.Status.ACTIVE
+            and changes_for(muted, archived, preference, member_status)
+        )
+    ]
+    if not keys:
+        return []
+    return list(
+        DmMember.objects.filter(pk__in=keys).select_related("user__whop_link").order_by("pk")
+    )
+
+
+def _apply_members(client: WhopAdapter, channel: DmChannel, members: list[DmMember]) -> None:
+    """Add the pending ``members`` on Whop and remove the removing ones (others are skipped);
+    a member added here is ``active`` afterwards, with Whop's record of it."""
+    changing = [
+        m for m in members if m.status in (DmMember.Status.PENDING, DmMember.Status.REMOVING)
+    ]
     for member in (m for m in changing if m.status == DmMember.Status.PENDING):
         link = _linked(member.user)
         existing = (
@@ -241,17 +267,14 @@ def _apply_members(client: WhopAdapter, channel: DmChannel) -> None:
         )
 
 
-def _apply_preferences(client: WhopAdapter, channel: DmChannel) -> None:
-    """Mute/archive (``services.preferences``) where Whop's member record contradicts them.
+def _apply_preferences(client: WhopAdapter, channel: DmChannel, active: list[DmMember]) -> None:
+    """Mute/archive (``services.preferences``) where Whop's member record contradicts them,
+    for the ``active`` members (those in sync are skipped).
 
     ``dm_members.update`` sets values, so repeating it is harmless; only the ``whop_*``
     columns are written, so a preference changed meanwhile is applied on the next run.
     """
-    members = list(
-        channel.members.filter(OUT_OF_SYNC, status=DmMember.Status.ACTIVE)
-        .select_related("user__whop_link")
-        .order_by("pk")
-    )
+    members = [m for m in active if whop_changes(m)]  # ``preferences.OUT_OF_SYNC``, in Python
     remote: dict[str | None, DmMemberListItem] | None = None
     for member in members:
         found: dict[str, Any] = {}

@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ...conf import dm_bridge_settings
+from ...db import update_returning
 from ...models import WorkState
 
 logger = logging.getLogger("dm_bridge")
@@ -33,14 +34,17 @@ def claim(model: type[Row], pk: int) -> tuple[Row, str] | None:
     """Take the row's lease if nobody holds it (one UPDATE: atomic on every database)."""
     now = timezone.now()
     token = secrets.token_hex(8)
-    taken = (
-        model._default_manager.filter(pk=pk)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .update(
-            lease_until=now + timedelta(seconds=dm_bridge_settings.LEASE_SECONDS), lease_token=token
-        )
+    free = model._default_manager.filter(pk=pk).filter(
+        Q(lease_until__isnull=True) | Q(lease_until__lt=now)
     )
-    if not taken:
+    lease = {
+        "lease_until": now + timedelta(seconds=dm_bridge_settings.LEASE_SECONDS),
+        "lease_token": token,
+    }
+    taken = update_returning(free, **lease)  # the row with its lease, in one round trip
+    if taken is not None:
+        return (taken[0], token) if taken else None
+    if not free.update(**lease):
         return None
     return model._default_manager.get(pk=pk), token
 

@@ -28,7 +28,7 @@ def mark_due(channel: DmChannel) -> None:
         revive_channel(channel)  # new work for a failed channel is a new request for it
         return
     DmChannel.objects.filter(pk=channel.pk).update(next_attempt_at=timezone.now())
-    enqueue_channel(channel.pk)
+    enqueue_channel(channel)
 
 
 def restart(rows: models.QuerySet[Any], **changes: Any) -> None:
@@ -53,7 +53,7 @@ def revive_channel(channel: DmChannel) -> None:
     restart(failed_members, status=DmMember.Status.PENDING)
     failed_messages = channel.outbox.filter(status=DmOutboxMessage.Status.FAILED)
     restart(failed_messages, status=DmOutboxMessage.Status.PENDING)
-    enqueue_channel(channel.pk)
+    enqueue_channel(channel)
 
 
 def retry(row: DmChannel | WhopUserLink) -> None:
@@ -85,21 +85,29 @@ def reschedule(row: WorkState, delay: float, *, count_failure: bool, error: str 
         updates.update(last_error=error, last_error_at=now)
     type(row)._default_manager.filter(pk=row.pk).update(**updates)
     if isinstance(row, DmChannel):
-        send_task("drive_channel", row.pk, countdown=delay)
+        send_task("drive_channel", row.pk, countdown=delay, requester_id=row.requester_id)
     elif isinstance(row, WhopUserLink):
         send_task("drive_user_link", row.pk, countdown=delay)
 
 
-def enqueue_channel(pk: int) -> None:
-    transaction.on_commit(lambda: send_task("drive_channel", pk))
+def enqueue_channel(channel: DmChannel) -> None:
+    pk, requester_id = channel.pk, channel.requester_id
+    transaction.on_commit(lambda: send_task("drive_channel", pk, requester_id=requester_id))
 
 
 def enqueue_user_link(pk: int) -> None:
     transaction.on_commit(lambda: send_task("drive_user_link", pk))
 
 
-def send_task(name: str, pk: int, countdown: float | None = None) -> None:
-    """Hand work to Celery; if the broker is down, the sweeper finds the row later."""
+UNKNOWN: Any = object()  # ``send_task``'s requester when the caller does not know it
+
+
+def send_task(
+    name: str, pk: int, countdown: float | None = None, *, requester_id: Any = UNKNOWN
+) -> None:
+    """Hand work to Celery; if the broker is down, the sweeper finds the row later.
+
+    ``requester_id`` (a channel's, None for none) spares the queue choice a query."""
     if not dm_bridge_settings.TASKS_ENABLED:
         if countdown is None:
             # Imported here: the workers' modules schedule through this one.
@@ -111,7 +119,7 @@ def send_task(name: str, pk: int, countdown: float | None = None) -> None:
     from ... import tasks
 
     try:
-        queue = _queue_for(name, pk)
+        queue = _queue_for(name, pk, requester_id)
         options = {"queue": queue} if queue else {}
         getattr(tasks, name).apply_async((pk,), countdown=countdown, **options)
     except Exception:  # the broker being down must never fail the caller
@@ -120,7 +128,7 @@ def send_task(name: str, pk: int, countdown: float | None = None) -> None:
         )
 
 
-def _queue_for(name: str, pk: int) -> str | None:
+def _queue_for(name: str, pk: int, requester_id: Any = UNKNOWN) -> str | None:
     """BACKLOG_QUEUE for bulk provisioning and for a requester's channels beyond
     BACKLOG_THRESHOLD waiting to be created; None (the host's Celery routing) otherwise.
 
@@ -133,9 +141,13 @@ def _queue_for(name: str, pk: int) -> str | None:
         return queue or None
     if not threshold:
         return None
-    requester = DmChannel.objects.filter(pk=pk).values("requester_id")[:1]
+    if requester_id is None:
+        return None  # a channel nobody requested has no requester to be held back
+    requester: Any = requester_id
+    if requester_id is UNKNOWN:
+        requester = Subquery(DmChannel.objects.filter(pk=pk).values("requester_id")[:1])
     waiting = DmChannel.objects.filter(
-        requester_id=Subquery(requester), status=DmChannel.Status.PENDING
+        requester_id=requester, status=DmChannel.Status.PENDING
     ).count()
     return queue if waiting > threshold else None
 
