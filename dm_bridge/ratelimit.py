@@ -13,7 +13,8 @@ number of workers share one schedule. A start is granted when *both* hold:
 A 429 that happens anyway (another app on the same key, a smaller bucket or lower limit than
 configured) blocks the operation for everyone until Whop's wait (header or message text) has
 passed, and teaches the limiter: a 429 *during a burst* halves the burst allowance (Whop's
-bucket is smaller); a 429 *while pacing* lowers the per-window budget to 90 % of what went
+bucket is smaller) and restarts the pacing from an empty bucket, not from behind the
+burst's reservations; a 429 *while pacing* lowers the per-window budget to 90 % of what went
 out in the window (Whop's limit is lower; never below a quarter of the configured one).
 What was learnt is forgotten after ``LEARNT_WINDOWS`` quiet windows, so a temporary squeeze
 does not slow the site for good. A call already in flight when the 429 arrives cannot be
@@ -131,6 +132,9 @@ local ahead = (tat - now) / interval
 if ahead > tonumber(ARGV[7]) then
   local lesson = math.max(1, math.floor(ahead / 2))
   if lesson < burst then redis.call('HSET', KEYS[3], 'burst', lesson) end
+  -- Whop's bucket is empty now: the pacing restarts from there, not behind the burst's
+  -- reservations (those that drew a 429 used none of Whop's tokens).
+  redis.call('HSET', KEYS[2], 'tat', string.format('%.3f', math.min(tat, now + math.min(lesson, burst) * interval)))
 else
   local sent = redis.call('ZCOUNT', KEYS[1], now - window, '+inf')
   local lesson = math.max(math.ceil(tonumber(ARGV[1]) * tonumber(ARGV[9])), math.floor(sent * tonumber(ARGV[8])))
@@ -301,6 +305,7 @@ class LocalRateLimiter(RateLimiter):
                 lesson = max(1, math.floor(ahead / 2))
                 if lesson < burst:
                     schedule.lessons["burst"] = lesson
+                schedule.tat = min(schedule.tat, now + min(lesson, burst) * interval)
             else:
                 sent = sum(1 for start in schedule.starts if start > now - budget.window)
                 lesson = max(

@@ -87,6 +87,17 @@ def test_a_429_during_a_burst_halves_the_burst(limiter):
     assert max(waits) < 0.05  # another operation learnt nothing
 
 
+def test_after_a_429_during_a_burst_pacing_restarts_from_an_empty_bucket(limiter):
+    budget = Budget(limit=40, window=4.0, burst=1.0, safety=1.0)  # 1 per 100 ms when paced
+    _granted(limiter, 30, budget)  # a burst: 30 reservations, only some reached Whop's bucket
+    limiter.block("op", 0.2, budget)
+    # Next: when the block ends, then one per interval — not after the 30 reserved slots
+    # (3 s of pacing) that the burst used up on our side.
+    waits = _granted(limiter, 3, budget)
+    assert waits[0] == pytest.approx(0.2, abs=0.05)
+    assert waits[1] - waits[0] < 0.15 and waits[2] - waits[1] == pytest.approx(0.1, abs=0.03)
+
+
 def test_a_429_while_pacing_lowers_the_budget_to_what_went_through(limiter):
     budget = Budget(limit=20, window=1.0, burst=0.0, safety=1.0)  # one per 50 ms
     for _ in range(12):
