@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Max, Min
+from django.db.models import Max, Min, Sum
 from django.utils import timezone
 
 from .models import DmChannel, DmMember
@@ -39,7 +39,8 @@ def unread_count(user: Any) -> int:
         .values("channel__whop_channel_id")
         .annotate(unread=Max("unread_count"))
     )
-    return sum(row["unread"] for row in per_dm)
+    # Summed in the database (a subquery): one row back, not one per conversation.
+    return int(per_dm.aggregate(total=Sum("unread"))["total"] or 0)
 
 
 def unread_per_channel(user: Any, channel_pks: Iterable[int]) -> dict[int, int]:

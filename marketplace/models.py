@@ -281,6 +281,9 @@ class Conversation(models.Model):
                 fields=["buyer", "shop"], name="one_conversation_per_buyer_shop"
             )
         ]
+        # The inbox's window (newest first, keyset on updated_at + pk): read in index order
+        # and stopped after one page, instead of sorting every conversation of a busy shop.
+        indexes = [models.Index(fields=["-updated_at", "-id"], name="conversation_recent")]
 
     def __str__(self) -> str:
         return f"{self.buyer} ↔ {self.shop}"
