@@ -5,7 +5,9 @@ and does not document how it counts. Each call reserves a start time first, in R
 number of workers share one schedule. A start is granted when *both* hold:
 
 * **window cap**: fewer than N starts in the trailing window (plus a small margin for
-  network jitter), so no sliding or fixed window of Whop's can overflow;
+  network jitter), so no sliding or fixed window of Whop's can overflow — until a 429
+  during a burst shows that Whop counts with a bucket smaller than N, which the pacing
+  below then models on its own (a bucket refills while a window would still be full);
 * **pacing** (GCRA, i.e. a token bucket): one slot per ``window / (N × RATE_LIMIT_SAFETY)``
   with a burst allowance of ``RATE_LIMIT_BURST × N`` calls, so an idle operation takes a
   burst at once (a 100-buyer campaign goes out immediately) and a long backlog is paced.
@@ -109,7 +111,7 @@ local margin = tonumber(ARGV[6])
 local start = math.max(now, tat - (burst - 1) * interval, blocked)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window - margin)
 local count = redis.call('ZCARD', KEYS[1])
-if count >= limit then
+if count >= limit and learnt_burst == 0 then
   local nth = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
   start = math.max(start, tonumber(nth[2]) + window + margin)
 end
@@ -285,7 +287,7 @@ class LocalRateLimiter(RateLimiter):
             starts = schedule.starts
             while starts and starts[0] <= now - budget.window - margin:
                 starts.popleft()
-            if len(starts) >= limit:
+            if len(starts) >= limit and "burst" not in schedule.lessons:
                 start = max(start, starts[len(starts) - limit] + budget.window + margin)
             wait = start - now
             if wait > max_wait:

@@ -98,6 +98,15 @@ def test_after_a_429_during_a_burst_pacing_restarts_from_an_empty_bucket(limiter
     assert waits[1] - waits[0] < 0.15 and waits[2] - waits[1] == pytest.approx(0.1, abs=0.03)
 
 
+def test_once_whop_shows_a_bucket_the_window_cap_no_longer_holds_the_pacing_back(limiter):
+    budget = Budget(limit=10, window=2.0, burst=1.0, safety=1.0)  # paced: 1 per 200 ms
+    _granted(limiter, 10, budget)  # the window's 10 at once ...
+    limiter.block("op", 0.0, budget)  # ... but Whop's bucket held fewer: a burst lesson (5)
+    # A window cap would hold the 11th start for the whole window (2 s); Whop's bucket
+    # refills meanwhile, so the pacing goes on at its interval.
+    assert _granted(limiter, 2, budget) == pytest.approx([0.2, 0.4], abs=0.05)
+
+
 def test_a_429_while_pacing_lowers_the_budget_to_what_went_through(limiter):
     budget = Budget(limit=20, window=1.0, burst=0.0, safety=1.0)  # one per 50 ms
     for _ in range(12):
