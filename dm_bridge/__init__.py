@@ -1,3 +1,3 @@
 """dm_bridge — Whop direct messages for Django projects."""
 
-__version__ = "0.3.0"
+__version__ = "0.3.1"
