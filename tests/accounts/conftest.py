@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import email
-import logging
 import re
-import socket
 from collections.abc import Iterator
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
+
+from tests.smtp import local_smtp_server
 
 
 class Mailbox:
@@ -46,28 +45,9 @@ def fast_password_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def smtp_server(settings: Any) -> Iterator[Mailbox]:
     """A local SMTP server on a free port, with Django's SMTP backend pointed at it."""
     mailbox = Mailbox()
-    smtp_log = logging.getLogger("mail.log")  # aiosmtpd logs every SMTP command at INFO
-    level = smtp_log.level
-    smtp_log.setLevel(logging.WARNING)
-    controller = Controller(mailbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = controller.hostname
-    settings.EMAIL_PORT = controller.port
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    try:
+    with local_smtp_server(settings, mailbox):
         yield mailbox
-    finally:
-        controller.stop()
-        smtp_log.setLevel(level)

@@ -16,14 +16,15 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import expect
 
 from dm_bridge.conf import dm_bridge_settings
-from dm_bridge.models import ConversationResponse, DmChannel, Report
+from dm_bridge.models import ConversationResponse, Report
 from marketplace import services
 from marketplace.models import Listing, Shop
+from tests.browser.helpers import log_in
+from tests.whop_users import post_as_member as post_as
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -48,30 +49,6 @@ def market(whop: Any, settings: Any, webhook_receiver_url: str, make_user: Any) 
     shop = Shop.objects.create(name="Bob's Bikes", owner=bob)
     bike = Listing.objects.create(shop=shop, title="Red racing bike", price=Decimal("300"))
     return {"bob": bob, "shop": shop, "bike": bike}
-
-
-def log_in(new_page: Any, live_server: Any, username: str, path: str = "/accounts/login/") -> Any:
-    page = new_page()
-    page.route("**/favicon.ico", lambda route: route.fulfill(status=204))
-    page.goto(live_server.url + path)
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill("pw-123456")
-    page.get_by_role("button", name="Log in").click()
-    return page
-
-
-def post_as(emulator: Any, user: Any, channel: DmChannel, text: str) -> None:
-    """Post with the user's own Whop token, as their chat element does."""
-    channel.refresh_from_db()
-    token = emulator.mint_token(
-        user.whop_link.whop_user_id, scoped_actions=["dms:read", "dms:message:manage"]
-    )
-    httpx.post(
-        f"{emulator.api_url}/messages",
-        json={"channel_id": channel.whop_channel_id, "content": text},
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=5,
-    ).raise_for_status()
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 15) -> None:

@@ -13,6 +13,7 @@ from dm_bridge.models import DmChannel, WhopUserLink
 from dm_bridge.testing import DEFAULT_API_KEY
 from marketplace import services
 from marketplace.models import Listing, Shop, ShopStaff
+from tests.whop_users import post_as_member
 
 URL = "http://testserver/listings/{}/"
 
@@ -89,17 +90,6 @@ def post_as(emulator):
     (the way their chat element posts); raises for a refusal (e.g. not a member)."""
 
     def post(user, channel, text: str) -> str:
-        channel.refresh_from_db()
-        token = emulator.mint_token(
-            user.whop_link.whop_user_id, scoped_actions=["dms:read", "dms:message:manage"]
-        )
-        response = httpx.post(
-            f"{emulator.api_url}/messages",
-            json={"channel_id": channel.whop_channel_id, "content": text},
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=5,
-        )
-        response.raise_for_status()
-        return str(response.json()["id"])
+        return post_as_member(emulator, user, channel, text)
 
     return post

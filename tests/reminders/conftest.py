@@ -4,9 +4,7 @@ signed webhooks through dm_bridge's real receiver."""
 from __future__ import annotations
 
 import email
-import logging
 import re
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,11 +13,11 @@ from email.policy import default as default_policy
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.test import Client
 
 from dm_bridge.models import DmChannel, DmMember, Reminder, UnreadMessage
 from tests.reliability.conftest import worker_env  # noqa: F401  (a fixture, for test_workers)
+from tests.smtp import local_smtp_server
 from tests.webhooks.conftest import (
     SECRET,
     active_channel,
@@ -89,34 +87,17 @@ class Mailbox:
         return re.findall(rf"{re.escape(SITE_URL)}({path_pattern})", self.text(message))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def smtp_server(settings: Any) -> Iterator[Mailbox]:
     """A local SMTP server on a free port, with Django's SMTP backend pointed at it."""
     mailbox = Mailbox()
-    smtp_log = logging.getLogger("mail.log")  # aiosmtpd logs every SMTP command at INFO
-    level = smtp_log.level
-    smtp_log.setLevel(logging.WARNING)
-    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = controller.hostname
-    settings.EMAIL_PORT = controller.port
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_TIMEOUT = 5
-    settings.DEFAULT_FROM_EMAIL = "Marketplace <noreply@market.example>"
-    try:
-        yield mailbox
-    finally:
-        mailbox.release()
-        controller.stop()
-        smtp_log.setLevel(level)
+    with local_smtp_server(settings, mailbox):
+        settings.EMAIL_TIMEOUT = 5
+        settings.DEFAULT_FROM_EMAIL = "Marketplace <noreply@market.example>"
+        try:
+            yield mailbox
+        finally:
+            mailbox.release()  # before the server stops: a stalled session would hold it up
 
 
 @pytest.fixture(autouse=True)

@@ -282,7 +282,7 @@ def test_an_unverified_address_is_never_mailed(dm: Dm, smtp_server: Mailbox) -> 
 def test_a_server_that_is_down_is_retried_by_the_scan(
     dm: Dm, smtp_server: Mailbox, settings: Any
 ) -> None:
-    from .conftest import free_port
+    from tests.smtp import free_port
 
     port = settings.EMAIL_PORT
     settings.EMAIL_PORT = free_port()  # nobody listens there
