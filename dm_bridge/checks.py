@@ -21,6 +21,8 @@ W002       ``ELEMENTS_URL`` is not on ``*.whop.com`` while ``DEBUG`` is off.
 W003       ``REDIS_URL`` is empty while ``TASKS_ENABLED``: the rate limiter is per process.
 W004       ``WEBHOOK_SECRET`` is empty while ``DEBUG`` is off: webhooks are refused (503).
 W005       ``REMINDERS_ENABLED`` but ``SITE_URL`` is empty: the emails' links would be paths.
+W006       ``WEBHOOK_APPLY`` is ``"worker"`` while ``TASKS_ENABLED`` is off: events are applied
+           in the request after all.
 E009       ``CONTACT_DETECTION_ALLOWED_DOMAINS`` is not a list of domain names, or
            ``CONTACT_WARNING_MESSAGE`` is empty while ``CONTACT_DETECTION`` is ``"warn"``.
 ========== ===================================================================================
@@ -58,6 +60,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         *_check_tasks(),
         *_check_numbers(),
         *_check_webhook_secret(),
+        *_check_webhook_apply(),
         *_check_reminders(),
         *_check_contact_detection(),
     ]
@@ -279,6 +282,24 @@ def _check_tasks() -> list[CheckMessage]:
             )
         )
     return messages
+
+
+def _check_webhook_apply() -> list[CheckMessage]:
+    if dm_bridge_settings.raw("WEBHOOK_APPLY") != "worker" or dm_bridge_settings.raw(
+        "TASKS_ENABLED"
+    ):
+        return []
+    return [
+        Warning(
+            "DM_BRIDGE['WEBHOOK_APPLY'] is \"worker\" but TASKS_ENABLED is off: there are no "
+            "workers, so the receiver applies each event in the request, as with \"request\".",
+            hint=(
+                "Turn TASKS_ENABLED on (and run Celery workers), or set WEBHOOK_APPLY to "
+                "\"request\"."
+            ),
+            id="dm_bridge.W006",
+        )
+    ]
 
 
 def _check_webhook_secret() -> list[CheckMessage]:

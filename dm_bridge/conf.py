@@ -21,6 +21,10 @@ DEFAULTS: dict[str, Any] = {
     "ELEMENTS_URL": "https://apollo.elements.whop.com/release/elements.js",
     "ENVIRONMENT": "production",  # `new WhopElements({environment})`: "production" | "sandbox"
     "WEBHOOK_SECRET": "",
+    # "request": apply an event in the request that brought it (a failure answers 500, Whop
+    # retries); "worker": store it, answer at once, a Celery worker applies it (needs
+    # TASKS_ENABLED; failures retried by dm_bridge until RETRY_HORIZON).
+    "WEBHOOK_APPLY": "request",
     # HTTP.
     "TIMEOUT": 15.0,  # seconds per Whop call (read/write)
     "CONNECT_TIMEOUT": 5.0,
@@ -111,6 +115,7 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "CHAT_STYLE": ("imessage", "discord"),  # Whop's Chat element styles
     "ENVIRONMENT": ("production", "sandbox"),  # what `new WhopElements({environment})` accepts
     "TASKS_ENABLED": (True, False),
+    "WEBHOOK_APPLY": ("request", "worker"),
     "REMINDERS_ENABLED": (False, True),
     "REMINDER_PREVIEW": (True, False),
     "REMINDER_EMAIL": (True, False),

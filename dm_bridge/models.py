@@ -322,6 +322,12 @@ class WebhookEvent(models.Model):
     repeats = models.PositiveIntegerField(
         default=1, help_text="Unverified requests with this error within a minute, counted here."
     )
+    # Only with WEBHOOK_APPLY "worker": when the sweeper hands the event to a worker (again).
+    next_attempt_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a worker applies it (again): a retry, or the sweeper's safety net.",
+    )
 
     class Meta:
         verbose_name = "webhook event"
@@ -331,6 +337,14 @@ class WebhookEvent(models.Model):
                 fields=["webhook_id"],
                 condition=models.Q(webhook_id__isnull=False),
                 name="dm_bridge_webhook_id_once",
+            )
+        ]
+        indexes = [
+            # The sweeper's query: only events a worker still has to apply have a time.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(next_attempt_at__isnull=False),
+                name="dm_bridge_webhook_due",
             )
         ]
 

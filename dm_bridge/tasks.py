@@ -14,7 +14,7 @@ from celery import Task, shared_task
 from celery.result import AsyncResult
 from celery.signals import beat_init
 
-from . import services
+from . import services, webhooks
 from .conf import dm_bridge_settings
 
 logger = logging.getLogger("dm_bridge")
@@ -30,6 +30,17 @@ def drive_channel(channel_pk: int) -> str:
 @shared_task(name="dm_bridge.drive_user_link", ignore_result=True, acks_late=True)
 def drive_user_link(link_pk: int) -> str:
     return services.drive_user_link(link_pk)
+
+
+# WEBHOOK_APPLY = "worker" (webhooks.py): the receiver's drain, and one event's retry.
+@shared_task(name="dm_bridge.apply_webhook_events", ignore_result=True, acks_late=True)
+def apply_webhook_events() -> int:
+    return webhooks.drain_received()
+
+
+@shared_task(name="dm_bridge.apply_webhook_event", ignore_result=True, acks_late=True)
+def apply_webhook_event(event_pk: int) -> str:
+    return webhooks.apply_stored_event(event_pk)
 
 
 class SweepTask(Task[[], dict[str, int]]):

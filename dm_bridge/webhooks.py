@@ -13,6 +13,13 @@ message}``); unknown fields are ignored. Only ``direct_message`` channels are ac
 on that Whop DM, marks the author's membership read and adds one unread message for the
 audience (everybody else), then sends ``dm_message_received`` after commit.
 ``chat.reaction.created`` moves ``last_activity_at``. Other event types are stored and ignored.
+
+Where the effects are applied is ``WEBHOOK_APPLY``: ``"request"`` applies them before
+answering (one transaction with the stored row; a failure answers 500 and Whop retries);
+``"worker"`` stores the row as ``received``, answers 200 at once and hands it to a Celery
+worker (``tasks.apply_webhook_event``), which retries failures with backoff until
+``RETRY_HORIZON`` (the sweeper is the safety net for a lost task). A malformed or ignored
+event is recognised before anything is stored in both modes.
 """
 
 from __future__ import annotations
@@ -20,11 +27,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import pydantic
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Coalesce, Greatest
 from django.http import HttpRequest, JsonResponse
@@ -85,6 +94,8 @@ def receive_webhook(request: HttpRequest) -> JsonResponse:
         return _error(reason, 400)
 
     text = _storable(body.decode("utf-8", errors="replace"))
+    if _applies_in_worker():
+        return _store_for_worker(headers["webhook-id"], headers, text)
     event = _receive_first_delivery(headers["webhook-id"], headers, text)
     if event is None:  # the ID is known: a redelivery, or a retry after a failure
         event = _record_delivery(headers["webhook-id"], headers, text)
@@ -249,6 +260,166 @@ class _ApplyFailed(Exception):
         self.cause = cause
 
 
+# --- WEBHOOK_APPLY "worker": store, answer, apply in a worker ------------------------------------
+
+# A received event whose task was lost (broker down at publish, worker killed) is handed to a
+# worker again by the sweeper this long after it arrived.
+STRANDED_AFTER = timedelta(minutes=2)
+
+
+def _applies_in_worker() -> bool:
+    return dm_bridge_settings.WEBHOOK_APPLY == "worker" and bool(dm_bridge_settings.TASKS_ENABLED)
+
+
+def _store_for_worker(webhook_id: str, headers: dict[str, str], text: str) -> JsonResponse:
+    """One INSERT, then the event is a worker's: what a receiver must do to keep up with
+    Whop's bursts. What needs no database (malformed, not a DM, a type not handled) is
+    decided here and stored as the outcome, with no task."""
+    event = _new_event(webhook_id, headers, text)
+    now = timezone.now()
+    try:
+        payload, event.status, event.error = _triage(_strict_envelope(text))
+    except MalformedWebhookEvent as exc:
+        payload, event.status, event.error = None, WebhookEvent.Status.INVALID, str(exc)
+    if payload is None:
+        event.processed_at = now
+    else:
+        event.status, event.next_attempt_at = WebhookEvent.Status.RECEIVED, now + STRANDED_AFTER
+    try:
+        # In autocommit (this view's default) the INSERT is atomic by itself: no BEGIN/COMMIT.
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+            event.save(force_insert=True)
+    except IntegrityError:  # the ID is known: a redelivery
+        _retry_failed_now(webhook_id)
+        logger.info("webhook %s is a duplicate", webhook_id)
+        return JsonResponse({"status": "duplicate"})
+    if event.status == WebhookEvent.Status.RECEIVED:
+        transaction.on_commit(_schedule_drain)
+        logger.debug("webhook %s (%s) received", webhook_id, event.event_type)
+        return JsonResponse({"status": event.status})
+    _log_outcome(event)
+    if event.status == WebhookEvent.Status.INVALID:
+        return _error(event.error, 422)
+    return JsonResponse({"status": event.status})
+
+
+def _retry_failed_now(webhook_id: str) -> None:
+    """Whop redelivering an event a worker failed to apply: a good moment to try again."""
+    due = WebhookEvent.objects.filter(
+        webhook_id=webhook_id, status=WebhookEvent.Status.FAILED, next_attempt_at__isnull=False
+    ).values_list("pk", flat=True)
+    for pk in due:
+        _hand_to_worker(pk)
+
+
+def _hand_to_worker(pk: int) -> None:
+    from .services.engine.scheduling import send_task
+
+    transaction.on_commit(lambda: send_task("apply_webhook_event", pk))
+
+
+# Set while a drain task is queued and not yet started: the events stored meanwhile are its, so
+# a burst publishes a task per free worker instead of one per event. Expires by itself in case
+# that task is lost (the sweeper then finds the events).
+DRAIN_SCHEDULED = "dm_bridge:webhooks:drain-scheduled"
+DRAIN_FLAG_SECONDS = 10
+DRAIN_BATCH = 500  # events per drain task before it hands on to a fresh one
+
+
+def _schedule_drain() -> None:
+    """After an event is stored: make sure a drain task will see it (one publish per burst
+    with a shared Redis; one per event without)."""
+    from . import tasks
+
+    try:
+        client = _shared_redis(dm_bridge_settings.REDIS_URL or "")
+        if client is not None and not client.set(
+            DRAIN_SCHEDULED, 1, nx=True, ex=DRAIN_FLAG_SECONDS
+        ):
+            return  # a drain that has not started yet will take this event too
+        tasks.apply_webhook_events.apply_async()
+    except Exception:  # the broker or Redis being down must not fail the delivery: it is stored
+        logger.warning("could not schedule the webhook drain; the sweeper will", exc_info=True)
+
+
+@lru_cache(maxsize=4)
+def _shared_redis(url: str) -> Any:
+    if not url:
+        return None
+    import redis
+
+    return redis.Redis.from_url(url)
+
+
+def drain_received(limit: int = DRAIN_BATCH) -> int:
+    """A worker applies stored events until none is left (``tasks.apply_webhook_events``);
+    how many it applied. Workers draining at once share the events (SKIP LOCKED)."""
+    client = _shared_redis(dm_bridge_settings.REDIS_URL or "")
+    if client is not None:
+        client.delete(DRAIN_SCHEDULED)  # first: an event stored from now on schedules a drain
+    applied = 0
+    while applied < limit:
+        event = _apply_next_received()
+        if event is None:
+            return applied
+        _retry_later(event)
+        applied += 1
+    _schedule_drain()  # more may be waiting: a fresh task, so other queues get their turn
+    return applied
+
+
+def _apply_next_received() -> WebhookEvent | None:
+    with transaction.atomic():
+        locked = (
+            WebhookEvent.objects.select_for_update(skip_locked=True)
+            .filter(status=WebhookEvent.Status.RECEIVED, valid=True)
+            .order_by("pk")
+            .first()
+        )
+        if locked is None:
+            return None
+        _apply_locked(locked, locked.body)
+    _log_outcome(locked)
+    return locked
+
+
+def apply_stored_event(pk: int) -> str:
+    """A worker applies one stored event (``tasks.apply_webhook_event``: a retry, or the
+    sweeper's); the event's status.
+
+    Repeats are harmless: the row is locked and an event already done is left alone. A
+    failure is retried with the engine's backoff until ``RETRY_HORIZON`` after the event
+    arrived; then it stays failed for an admin's Reprocess."""
+    event = WebhookEvent.objects.filter(pk=pk, valid=True).first()
+    if event is None:
+        return "missing"
+    if not _process(event, event.body, unless_done=True):
+        return "done"
+    _retry_later(event)
+    return str(event.status)
+
+
+def _retry_later(event: WebhookEvent) -> None:
+    if event.next_attempt_at is not None and event.status == WebhookEvent.Status.FAILED:
+        from .services.engine.scheduling import send_task
+
+        delay = (event.next_attempt_at - timezone.now()).total_seconds()
+        send_task("apply_webhook_event", event.pk, countdown=max(delay, 0.0))
+
+
+def _next_attempt(event: WebhookEvent, exc: BaseException) -> datetime | None:
+    """When a worker tries a failed event again, or None: not a worker's, or out of time."""
+    if not _applies_in_worker():
+        return None
+    from .services.engine.retry_policy import retry_delay
+
+    horizon = timedelta(seconds=float(dm_bridge_settings.RETRY_HORIZON))
+    now = timezone.now()
+    if now - event.received_at >= horizon:
+        return None
+    return now + timedelta(seconds=retry_delay(event.attempts, exc))
+
+
 def _record_delivery(webhook_id: str, headers: dict[str, str], text: str) -> WebhookEvent | None:
     """The row for this webhook ID, created race-safely; None when it is already handled."""
     event = _new_event(webhook_id, headers, text)
@@ -297,17 +468,27 @@ def _process(event: WebhookEvent, text: str, *, unless_done: bool) -> bool:
         locked = WebhookEvent.objects.select_for_update().get(pk=event.pk)
         if unless_done and locked.status in DONE:
             return False
-        locked.attempts += 1
-        try:
-            with transaction.atomic():
-                _apply_and_note(locked, text)
-        except Exception as exc:
-            _fail(locked, exc)
-        locked.save(update_fields=["status", "error", "attempts", "processed_at"])
+        _apply_locked(locked, text)
     _log_outcome(locked)
-    for field in ("status", "error", "attempts", "processed_at"):
+    for field in OUTCOME_FIELDS:
         setattr(event, field, getattr(locked, field))
     return True
+
+
+OUTCOME_FIELDS = ["status", "error", "attempts", "processed_at", "next_attempt_at"]
+
+
+def _apply_locked(locked: WebhookEvent, text: str) -> None:
+    """Apply ``text`` for the row locked by the caller's transaction and store the outcome."""
+    locked.attempts += 1
+    locked.next_attempt_at = None
+    try:
+        with transaction.atomic():
+            _apply_and_note(locked, text)
+    except Exception as exc:
+        _fail(locked, exc)
+        locked.next_attempt_at = _next_attempt(locked, exc)
+    locked.save(update_fields=OUTCOME_FIELDS)
 
 
 def _apply_and_note(event: WebhookEvent, text: str) -> None:
@@ -358,19 +539,32 @@ def _strict_envelope(text: str) -> dict[str, Any]:
 
 def _apply(envelope: dict[str, Any]) -> tuple[str, str]:
     """(status, note) after applying the event; unknown types are ignored."""
-    handler = EVENT_HANDLERS.get(str(envelope.get("type")))
-    if handler is None:
-        return WebhookEvent.Status.IGNORED, ""
+    payload, status, note = _triage(envelope)
+    if payload is None:
+        return status, note
+    return WebhookEvent.Status.PROCESSED, EVENT_HANDLERS[str(envelope["type"])](payload)
+
+
+Payload = PostChatMessageCreatedPayload | PostChatReactionCreatedPayload
+
+
+def _triage(envelope: dict[str, Any]) -> tuple[Payload | None, str, str]:
+    """What the event is, before anything is written: (payload, "", "") for an event to
+    apply, (None, status, note) for one that is ignored. Raises MalformedWebhookEvent."""
+    event_type = str(envelope.get("type"))
+    if event_type not in EVENT_HANDLERS:
+        return None, WebhookEvent.Status.IGNORED, ""
     try:
-        payload = PAYLOAD_MODELS[str(envelope.get("type"))].model_validate(envelope)
+        payload = PAYLOAD_MODELS[event_type].model_validate(envelope)
     except pydantic.ValidationError as exc:
         raise MalformedWebhookEvent(_missing(exc)) from None
     ids = (payload.data.channel.id, payload.data.message.user.id)
     if any("\x00" in value for value in ids):
         raise MalformedWebhookEvent("An ID in the event contains a NUL character.")
     if payload.data.channel.type != "direct_message":
-        return WebhookEvent.Status.IGNORED, f"not a DM channel ({payload.data.channel.type})"
-    return WebhookEvent.Status.PROCESSED, handler(payload)
+        note = f"not a DM channel ({payload.data.channel.type})"
+        return None, WebhookEvent.Status.IGNORED, note
+    return payload, "", ""
 
 
 def _missing(exc: pydantic.ValidationError) -> str:
@@ -472,7 +666,7 @@ def _aware(value: datetime) -> datetime:
 
 
 # Whop's payload model for each handled event type (the SDK's), and what applies it.
-PAYLOAD_MODELS: dict[str, type[PostChatMessageCreatedPayload | PostChatReactionCreatedPayload]] = {
+PAYLOAD_MODELS: dict[str, type[Payload]] = {
     "chat.message.created": PostChatMessageCreatedPayload,
     "chat.reaction.created": PostChatReactionCreatedPayload,
 }

@@ -266,6 +266,8 @@ DM_BRIDGE = {
     "WEBHOOK_SECRET": os.environ.get(
         "WHOP_WEBHOOK_SECRET", "ws_emulator_dev_secret" if DEBUG else ""
     ),
+    # "worker": the receiver stores and answers, a worker applies (bench/web_scale.py).
+    "WEBHOOK_APPLY": os.environ.get("DM_BRIDGE_WEBHOOK_APPLY", "request"),
     "REDIS_URL": REDIS_URL,
     "POLICY": "marketplace.dm_policy.MarketplacePolicy",
     # Shops' chat identities: verified (the site owns their addresses), named after the shop.

@@ -50,6 +50,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
         "received_at",
         "processed_at",
         "attempts",
+        "next_attempt_at",
         "repeats",
         "pretty_headers",
         "pretty_body",

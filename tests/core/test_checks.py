@@ -99,6 +99,13 @@ def test_emulator_settings_pass_in_debug(settings: Any) -> None:
             "ELEMENTS_URL",
         ),
         ({"REDIS_URL": ""}, "dm_bridge.W003", Warning, "DM_BRIDGE['REDIS_URL']"),
+        (
+            {"WEBHOOK_APPLY": "worker", "TASKS_ENABLED": False},
+            "dm_bridge.W006",
+            Warning,
+            "TASKS_ENABLED",
+        ),
+        ({"WEBHOOK_APPLY": "workers"}, "dm_bridge.E008", Error, "worker"),
         ({"MAX_MEMBERS": 0}, "dm_bridge.E005", Error, "MAX_MEMBERS"),
         ({"MAX_MEMBERS": 51}, "dm_bridge.E005", Error, "1 to 50"),
         ({"MAX_MEMBERS": "50"}, "dm_bridge.E005", Error, "MAX_MEMBERS"),

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from django.db import connection
 
+from dm_bridge import webhooks
 from dm_bridge.ratelimit import get_rate_limiter
 from dm_bridge.testing import DEFAULT_API_KEY, DEFAULT_COMPANY_ID, CeleryProcesses, settings_for
 
@@ -60,6 +62,8 @@ def worker_env(
     with app.connection_for_write() as conn:  # purge() empties only Celery's default queue
         for queue in QUEUES.split(","):
             conn.default_channel.queue_purge(queue)
+    # A purged drain task can no longer clear its "drain scheduled" flag: clear it here.
+    redis.Redis.from_url(redis_url).delete(webhooks.DRAIN_SCHEDULED)
     db = connection.settings_dict
     return {
         **os.environ,

@@ -309,7 +309,7 @@ def test_sweeper_picks_up_work_whose_time_has_come(whop, make_user, settings):
     channel = services.open_dm("k", [a, b])
     channel.refresh_from_db()
     assert channel.status == DmChannel.Status.PENDING and channel.next_attempt_at
-    assert services.sweep() == {"channels": 0, "user_links": 0}  # not due yet
+    assert services.sweep() == {"channels": 0, "user_links": 0, "webhook_events": 0}  # not due
     DmChannel.objects.filter(pk=channel.pk).update(
         next_attempt_at=timezone.now() - timedelta(seconds=1)
     )

@@ -111,10 +111,16 @@ def send_task(
     if not dm_bridge_settings.TASKS_ENABLED:
         if countdown is None:
             # Imported here: the workers' modules schedule through this one.
+            from ...webhooks import apply_stored_event
             from ..identities import drive_user_link
             from .converge import drive_channel
 
-            {"drive_channel": drive_channel, "drive_user_link": drive_user_link}[name](pk)
+            work = {
+                "drive_channel": drive_channel,
+                "drive_user_link": drive_user_link,
+                "apply_webhook_event": apply_stored_event,
+            }
+            work[name](pk)
         return  # inline mode: delayed retries are left to the sweeper / an admin
     from ... import tasks
 
@@ -135,6 +141,8 @@ def _queue_for(name: str, pk: int, requester_id: Any = UNKNOWN) -> str | None:
     Workers take from their queues in turn, so a flood there waits while everyone else's
     work keeps flowing through the default queue.
     """
+    if name == "apply_webhook_event":
+        return None  # incoming messages never wait behind a provisioning backlog
     queue = dm_bridge_settings.BACKLOG_QUEUE
     threshold = int(dm_bridge_settings.BACKLOG_THRESHOLD)
     if not queue or name == "drive_user_link":

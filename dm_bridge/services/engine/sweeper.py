@@ -10,7 +10,7 @@ import logging
 from django.db.models import Q
 from django.utils import timezone
 
-from ...models import DmChannel, WhopUserLink
+from ...models import DmChannel, WebhookEvent, WhopUserLink
 from .scheduling import send_task
 
 logger = logging.getLogger("dm_bridge")
@@ -34,10 +34,26 @@ def sweep(limit: int = 500) -> dict[str, int]:
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
     )
+    # WEBHOOK_APPLY "worker": failed events whose retry is due, received ones whose task was lost.
+    events = list(
+        WebhookEvent.objects.filter(
+            next_attempt_at__lte=now,
+            status__in=(WebhookEvent.Status.RECEIVED, WebhookEvent.Status.FAILED),
+        )
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
     for pk in channels:
         send_task("drive_channel", pk)
     for pk in links:
         send_task("drive_user_link", pk)
-    if channels or links:
-        logger.info("sweeper re-enqueued %d channels and %d user links", len(channels), len(links))
-    return {"channels": len(channels), "user_links": len(links)}
+    for pk in events:
+        send_task("apply_webhook_event", pk)
+    if channels or links or events:
+        logger.info(
+            "sweeper re-enqueued %d channels, %d user links and %d webhook events",
+            len(channels),
+            len(links),
+            len(events),
+        )
+    return {"channels": len(channels), "user_links": len(links), "webhook_events": len(events)}
