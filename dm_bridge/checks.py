@@ -292,10 +292,9 @@ def _check_webhook_apply() -> list[CheckMessage]:
     return [
         Warning(
             "DM_BRIDGE['WEBHOOK_APPLY'] is \"worker\" but TASKS_ENABLED is off: there are no "
-            "workers, so the receiver applies each event in the request, as with \"request\".",
+            'workers, so the receiver applies each event in the request, as with "request".',
             hint=(
-                "Turn TASKS_ENABLED on (and run Celery workers), or set WEBHOOK_APPLY to "
-                "\"request\"."
+                'Turn TASKS_ENABLED on (and run Celery workers), or set WEBHOOK_APPLY to "request".'
             ),
             id="dm_bridge.W006",
         )

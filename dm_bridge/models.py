@@ -156,6 +156,9 @@ class DmChannel(WorkState):
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="dm_bridge_channel_due"),
             models.Index(fields=["requester", "status"], name="dm_bridge_channel_requester"),
+            # Also "dm_bridge_channel_recent" (api/channels/'s order), created by migration 0012
+            # on PostgreSQL only: SQLite cannot index NULLS LAST, and an index in the model's
+            # state would be re-created (and fail) whenever SQLite rebuilds the table.
         ]
 
     def __str__(self) -> str:
