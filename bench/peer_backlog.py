@@ -14,9 +14,11 @@ is drained by each contender in turn, on a freshly reset emulator with the same 
 * ``celery-retry``: the usual Celery pattern around the same SDK calls:
   ``autoretry_for=(TooManyRequestsError, InternalServerError)``, ``retry_backoff=True``,
   ``max_retries=5``;
-* ``dm_bridge``: ``services.open_dm`` for every pair in one transaction, drained by
-  dm_bridge's own Celery task with its shared Redis limiter, default settings apart from
-  ``RATE_LIMIT_PER_MINUTE``/``RATE_LIMIT_WINDOW`` (told the emulator's limit and window).
+* ``dm_bridge``: ``services.open_dm`` for every pair in one transaction inside
+  ``services.bulk()`` (how the README says to open a campaign's DMs), drained by dm_bridge's
+  own Celery tasks (``drive_channels``, ``BATCH_SIZE`` channels each) with its shared Redis
+  limiter, default settings apart from ``RATE_LIMIT_PER_MINUTE``/``RATE_LIMIT_WINDOW`` (told
+  the emulator's limit and window).
 
 Each contender has ``--workers`` real ``celery worker --pool solo`` processes on the bench's
 Redis broker. **Time is scaled down**: the limit is ``--limit`` calls per ``--window`` seconds
@@ -255,7 +257,7 @@ def run_dm_bridge(pairs: list[Any], run: str) -> tuple[float, list[float], int, 
 
     DmChannel.objects.all().delete()
     get_rate_limiter().clear()  # every run starts with nothing learnt, like the peers
-    with transaction.atomic():
+    with transaction.atomic(), services.bulk():  # a campaign: its work handed over together
         for seller, buyer in pairs:
             services.open_dm(f"{run}:shop:{seller.pk}/buyer:{buyer.pk}", [buyer, seller])
         t0 = time.time()  # the tasks are enqueued on commit, as the peers' are by delay()

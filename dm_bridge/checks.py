@@ -362,6 +362,14 @@ NUMERIC_RANGES: tuple[tuple[str, float, float, bool, str], ...] = (
         "unavailable is retried, e.g. 172800 for 48 h)",
     ),
     (
+        "BATCH_SIZE",
+        1,
+        100,
+        True,
+        "an integer from 1 to 100 (channels per task when requests hand their work over "
+        "together with services.bulk())",
+    ),
+    (
         "BACKLOG_THRESHOLD",
         0,
         1_000_000,

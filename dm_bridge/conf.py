@@ -50,6 +50,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_ATTEMPTS": 8,  # a retryable *refusal* (409 Conflict) this many times in a row fails
     "RETRY_BACKOFF_BASE": 2.0,  # seconds; doubled each attempt, with jitter
     "RETRY_BACKOFF_MAX": 600.0,
+    # Channels per task when requests hand their work over together (``services.bulk()``).
+    "BATCH_SIZE": 10,
     "LEASE_SECONDS": 90,  # a worker's claim on a row; a dead worker's claim expires after this
     "SWEEP_INTERVAL": 30,  # seconds between sweeper runs: beat's entry (tasks.schedule_sweeper)
     "SWEEP_QUEUE": "dm_bridge_sweep",  # Celery queue of the sweeper ("" = Celery's default)

@@ -20,7 +20,8 @@ burst's reservations; a 429 *while pacing* lowers the per-window budget to 90 % 
 out in the window (Whop's limit is lower; never below a quarter of the configured one).
 What was learnt is forgotten after ``LEARNT_WINDOWS`` quiet windows, so a temporary squeeze
 does not slow the site for good. A call already in flight when the 429 arrives cannot be
-recalled: a burst may draw as many 429s as there are workers, once.
+recalled: a burst may draw as many 429s as there are workers, once; those arriving while the
+operation is blocked only extend the block, and teach nothing more.
 
 Without Redis a per-process limiter does the same for one process (the embedded demo).
 """
@@ -131,7 +132,9 @@ _BLOCK = (
     _PRELUDE
     + """
 local ahead = (tat - now) / interval
-if ahead > tonumber(ARGV[7]) then
+if blocked > now then
+  -- Already blocked: this call went out before the block, it teaches nothing new.
+elseif ahead > tonumber(ARGV[7]) then
   local lesson = math.max(1, math.floor(ahead / 2))
   if lesson < burst then redis.call('HSET', KEYS[3], 'burst', lesson) end
   -- Whop's bucket is empty now: the pacing restarts from there, not behind the burst's
@@ -303,7 +306,9 @@ class LocalRateLimiter(RateLimiter):
             schedule = self._schedules.setdefault(operation, _Schedule())
             limit, interval, burst = self._budget(schedule, budget, now)
             ahead = (schedule.tat - now) / interval
-            if ahead > BURSTING_AHEAD:
+            if schedule.blocked > now:
+                pass  # already blocked: this call went out before the block, nothing new
+            elif ahead > BURSTING_AHEAD:
                 lesson = max(1, math.floor(ahead / 2))
                 if lesson < burst:
                     schedule.lessons["burst"] = lesson

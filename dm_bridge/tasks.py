@@ -27,6 +27,14 @@ def drive_channel(channel_pk: int) -> str:
     return outcome
 
 
+@shared_task(name="dm_bridge.drive_channels", ignore_result=True, acks_late=True)
+def drive_channels(channel_pks: list[int]) -> dict[str, int]:
+    """Channels handed over together (``services.bulk()``), up to ``BATCH_SIZE`` per task."""
+    outcomes = services.drive_channels(channel_pks)
+    logger.debug("drive_channels(%s) -> %s", channel_pks, outcomes)
+    return outcomes
+
+
 @shared_task(name="dm_bridge.drive_user_link", ignore_result=True, acks_late=True)
 def drive_user_link(link_pk: int) -> str:
     return services.drive_user_link(link_pk)

@@ -6,11 +6,11 @@ Two halves, one module per family (the layout of django-allauth's ``internal/flo
 * **Requests** (web side) — ``channels``: ``open_dm``, ``add_member``, ``remove_member``,
   ``set_members``, ``rename_channel``, ``delete_channel``, ``reopen_dm``, ``post_message``;
   ``preferences``: ``mute``, ``archive`` (a member's own inbox state);
-  ``identities``: ``enqueue_user_sync``; ``engine.scheduling``: ``retry``. They validate
+  ``identities``: ``enqueue_user_sync``; ``engine.scheduling``: ``retry``, ``bulk`` (many requests' work handed over together). They validate
   (``validation``), write the desired state in one transaction and enqueue the work on
   commit. They never call Whop, so a web request stays fast and nothing is half-written when
   Whop is down.
-* **Work** (worker side) — ``engine``: ``drive_channel``, ``reconcile_channel``, ``sweep``;
+* **Work** (worker side) — ``engine``: ``drive_channel``, ``drive_channels``, ``reconcile_channel``, ``sweep``;
   ``identities``: ``drive_user_link``, ``ensure_whop_user``. A worker first takes a lease on
   the row (so two workers never work on the same channel), then converges Whop to the row.
 
@@ -53,10 +53,11 @@ from .channels import (
     set_members,
 )
 from .contact_detection import detect as detect_contact_info
+from .engine.batches import drive_channels
 from .engine.converge import drive_channel
 from .engine.leases import intent_key
 from .engine.reconcile import ReconcileReport, reconcile_channel
-from .engine.scheduling import retry
+from .engine.scheduling import bulk, retry
 from .engine.sweeper import sweep
 from .identities import drive_user_link, enqueue_user_sync, ensure_whop_user
 from .moderation import act_on_report, file_report, recent_messages
@@ -72,6 +73,7 @@ __all__ = [
     "archive",
     "block",
     "block_site_wide",
+    "bulk",
     "blocks_by",
     "closed_channels",
     "ConversationBlocked",
@@ -80,6 +82,7 @@ __all__ = [
     "detect_contact_info",
     "DmBridgeError",
     "drive_channel",
+    "drive_channels",
     "drive_user_link",
     "enqueue_user_sync",
     "ensure_whop_user",

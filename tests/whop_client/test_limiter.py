@@ -87,6 +87,19 @@ def test_a_429_during_a_burst_halves_the_burst(limiter):
     assert max(waits) < 0.05  # another operation learnt nothing
 
 
+def test_429s_of_calls_in_flight_when_the_block_began_teach_nothing_more(limiter):
+    budget = Budget(limit=40, window=4.0, burst=1.0, safety=1.0)
+    _granted(limiter, 30, budget)
+    limiter.block("op", 0.5, budget)  # the first 429: the burst lesson (about 15)
+    first = limiter.learnt("op")
+    for _ in range(3):  # other workers' calls, already out when the block began
+        limiter.block("op", 0.5, budget)
+    assert limiter.learnt("op") == first  # not halved again for each of them
+    time.sleep(0.55)
+    limiter.block("op", 0.01, budget)  # after the block: a new 429, a new lesson
+    assert limiter.learnt("op") != first
+
+
 def test_after_a_429_during_a_burst_pacing_restarts_from_an_empty_bucket(limiter):
     budget = Budget(limit=40, window=4.0, burst=1.0, safety=1.0)  # 1 per 100 ms when paced
     _granted(limiter, 30, budget)  # a burst: 30 reservations, only some reached Whop's bucket

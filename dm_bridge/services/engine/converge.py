@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
+from django.db.models import Case, CharField, Exists, OuterRef, Q, Value, When
 from django.utils import timezone
 from whop_sdk.types import DmMemberListItem
 
@@ -31,7 +33,7 @@ from ...models import DmChannel, DmMember, DmOutboxMessage, WhopUserLink
 from ...ratelimit import RateLimitDeferred
 from ...whop import WhopAdapter, WhopError, WhopNotFoundError
 from ..identities import ensure_whop_user
-from ..preferences import changes_for, whop_changes
+from ..preferences import OUT_OF_SYNC, changes_for, whop_changes
 from ..validation import CURRENT_MEMBER
 from ..wording import describe_error
 from .leases import claim, count_attempt, intent_key, is_due, release
@@ -54,24 +56,18 @@ def drive_channel(channel_pk: int) -> str:
     claimed = claim(DmChannel, channel_pk)
     if claimed is None:
         return "busy" if DmChannel.objects.filter(pk=channel_pk).exists() else "missing"
-    channel, token = claimed
+    return drive_claimed(*claimed)
+
+
+def drive_claimed(channel: DmChannel, token: str) -> str:
+    """``drive_channel`` for a row whose lease ``token`` this worker holds; releases it."""
     try:
         for _ in range(3):  # work requested while we ran is picked up before the lease is released
             if not is_due(channel):
                 return "idle"
             run_started = timezone.now()
             _converge(channel)
-            # Done and released in one statement, unless new work arrived meanwhile.
-            done = DmChannel.objects.filter(
-                pk=channel.pk, next_attempt_at__lte=run_started, lease_token=token
-            ).update(
-                next_attempt_at=None,
-                failures=0,
-                waiting_since=None,
-                lease_until=None,
-                lease_token="",
-            )
-            if done:
+            if finish([channel.pk], run_started, token):
                 token = ""
                 return "done"
             channel.refresh_from_db()
@@ -98,6 +94,14 @@ def drive_channel(channel_pk: int) -> str:
             release(channel, token)
 
 
+def finish(pks: list[int], run_started: Any, token: str) -> int:
+    """Mark the channels done and release their lease in one statement, except those given new
+    work since ``run_started`` (they keep lease and due time). Returns how many were done."""
+    return DmChannel.objects.filter(
+        pk__in=pks, next_attempt_at__lte=run_started, lease_token=token
+    ).update(next_attempt_at=None, failures=0, waiting_since=None, lease_until=None, lease_token="")
+
+
 def _converge(channel: DmChannel) -> None:
     client = get_client()
     if channel.status == DmChannel.Status.DELETED:
@@ -119,37 +123,89 @@ def _converge(channel: DmChannel) -> None:
 
 
 def _create_on_whop(client: WhopAdapter, channel: DmChannel) -> None:
-    members = list(
-        channel.members.filter(status__in=CURRENT_MEMBER)
-        .select_related("user__whop_link")
-        .order_by("pk")
-    )
+    members = current_members([channel]).get(channel.pk, [])
     if not members:
         raise InvalidDmRequest(
             "This DM has no members left; add one before it can be created on Whop."
         )
+    result = create_call(
+        client, channel, members, before_send=lambda: count_attempt(channel, intent=True)
+    )
+    record_created([(channel, members, result)])
+
+
+def current_members(channels: list[DmChannel]) -> dict[int, list[DmMember]]:
+    """The current members of each of ``channels`` (by channel pk, in pk order), with their
+    users' Whop links: one query for any number of channels."""
+    by_channel: dict[int, list[DmMember]] = {}
+    rows = (
+        DmMember.objects.filter(channel__in=channels, status__in=CURRENT_MEMBER)
+        .select_related("user__whop_link")
+        .order_by("pk")
+    )
+    for member in rows:
+        by_channel.setdefault(member.channel_id, []).append(member)
+    return by_channel
+
+
+def create_call(
+    client: WhopAdapter,
+    channel: DmChannel,
+    members: list[DmMember],
+    before_send: Callable[[], None] | None = None,
+) -> Any:
+    """``POST /dm_channels`` for ``channel`` with ``members`` (get-or-create on Whop's side;
+    the same ``Idempotency-Key`` on every retry of the same member set)."""
     whop_ids = [_linked(m.user).whop_user_id or "" for m in members]
-    result = client.dm_channels.create(
+    return client.dm_channels.create(
         with_user_ids=whop_ids,
         account_id=channel.company_id,
         **({"custom_name": channel.custom_name} if channel.custom_name else {}),
-        before_send=lambda: count_attempt(channel, intent=True),
+        before_send=before_send,
         idempotency_key=intent_key("dm_channels.create", channel, *sorted(whop_ids)),
     )
+
+
+def record_created(created: list[tuple[DmChannel, list[DmMember], Any]]) -> None:
+    """Store what Whop answered to the creates of ``created`` (channel, its members, Whop's
+    channel): pending -> active, members active. A handful of statements for any number of
+    channels, so a batch (``batches.drive_channels``) costs about what one channel does."""
     now = timezone.now()
-    found = {"whop_channel_id": result.id, "whop_name": result.name or "", "needs_reconcile": False}
+    channels = {channel.pk: channel for channel, _, _ in created}
+    answers = {channel.pk: (result.id, result.name or "") for channel, _, result in created}
+
+    def per_row(index: int) -> Any:  # the column's value for each row, in one statement
+        return Case(
+            *(When(pk=pk, then=Value(answer[index])) for pk, answer in answers.items()),
+            output_field=CharField(),
+        )
+
+    found: dict[str, Any] = {
+        "whop_channel_id": per_row(0),
+        "whop_name": per_row(1),
+        "needs_reconcile": False,
+        "last_error": "",
+    }
     # Pending -> active in the same statement; a row deleted meanwhile keeps its status.
-    became_active = DmChannel.objects.filter(pk=channel.pk, status=DmChannel.Status.PENDING).update(
-        **found, last_error="", status=DmChannel.Status.ACTIVE, activated_at=now
+    activated = DmChannel.objects.filter(pk__in=channels, status=DmChannel.Status.PENDING).update(
+        **found, status=DmChannel.Status.ACTIVE, activated_at=now
     )
-    if not became_active:
-        DmChannel.objects.filter(pk=channel.pk).update(**found, last_error="")
-        channel.refresh_from_db()
-    else:
-        for name, value in found.items():
-            setattr(channel, name, value)
-        channel.status, channel.activated_at, channel.last_error = DmChannel.Status.ACTIVE, now, ""
-    DmMember.objects.filter(pk__in=[m.pk for m in members]).update(
+    became_active = set(channels)
+    if activated < len(channels):
+        became_active = set(
+            DmChannel.objects.filter(
+                pk__in=channels, status=DmChannel.Status.ACTIVE, activated_at=now
+            ).values_list("pk", flat=True)
+        )
+        DmChannel.objects.filter(pk__in=set(channels) - became_active).update(**found)
+    for pk, channel in channels.items():
+        if pk not in became_active:
+            channel.refresh_from_db()
+            continue
+        channel.whop_channel_id, channel.whop_name = answers[pk]
+        channel.needs_reconcile, channel.last_error = False, ""
+        channel.status, channel.activated_at = DmChannel.Status.ACTIVE, now
+    DmMember.objects.filter(pk__in=[m.pk for _, members, _ in created for m in members]).update(
         status=DmMember.Status.ACTIVE,
         added_at=now,
         last_error="",
@@ -157,24 +213,27 @@ def _create_on_whop(client: WhopAdapter, channel: DmChannel) -> None:
         whop_notification_preference="",
         whop_member_status="",
     )
-    shared = (
-        DmChannel.objects.filter(whop_channel_id=result.id)
-        .exclude(pk=channel.pk)
-        .exclude(status=DmChannel.Status.DELETED)
-        .values_list("key", flat=True)
+    holders: dict[str, list[tuple[int, str]]] = {}
+    live = DmChannel.objects.filter(whop_channel_id__in={a[0] for a in answers.values()}).exclude(
+        status=DmChannel.Status.DELETED
     )
-    if shared:
-        # Whop keeps one DM per member set: both keys now share it (see README, "Shared DMs").
-        logger.warning(
-            "dm channel %s (key %r) resolved to Whop DM %s, already used by key(s) %s: they share it",
-            channel.pk,
-            channel.key,
-            result.id,
-            ", ".join(map(repr, shared)),
-        )
-    logger.info("dm channel %s is active as %s", channel.pk, result.id)
-    if became_active:
-        send_on_commit(signals.dm_channel_ready, DmChannel, channel=channel)
+    for pk, key, whop_id in live.values_list("pk", "key", "whop_channel_id"):
+        holders.setdefault(whop_id, []).append((pk, key))
+    for pk, channel in channels.items():
+        whop_id = answers[pk][0]
+        if shared := [key for other, key in holders.get(whop_id, []) if other != pk]:
+            # Whop keeps one DM per member set: the keys share it (see README, "Shared DMs").
+            logger.warning(
+                "dm channel %s (key %r) resolved to Whop DM %s, already used by key(s) %s: "
+                "they share it",
+                pk,
+                channel.key,
+                whop_id,
+                ", ".join(map(repr, shared)),
+            )
+        logger.info("dm channel %s is active as %s", pk, whop_id)
+        if pk in became_active:
+            send_on_commit(signals.dm_channel_ready, DmChannel, channel=channel)
 
 
 def _members_with_work(channel: DmChannel) -> list[DmMember]:
@@ -200,6 +259,30 @@ def _members_with_work(channel: DmChannel) -> list[DmMember]:
     return list(
         DmMember.objects.filter(pk__in=keys).select_related("user__whop_link").order_by("pk")
     )
+
+
+# The same question as ``_members_with_work`` asked in SQL, for many channels at once.
+MEMBER_WORK = Q(status__in=(DmMember.Status.PENDING, DmMember.Status.REMOVING)) | (
+    Q(status=DmMember.Status.ACTIVE) & OUT_OF_SYNC
+)
+
+
+def with_more_work(channels: list[DmChannel]) -> set[int]:
+    """Those of ``channels`` (just created) that have more to do than the create: a member to
+    add, remove or sync, a name, a message, or a delete. One query."""
+    more = {
+        c.pk
+        for c in channels
+        if c.status != DmChannel.Status.ACTIVE or c.custom_name != c.whop_name
+    }
+    members = DmMember.objects.filter(MEMBER_WORK, channel=OuterRef("pk"))
+    outbox = DmOutboxMessage.objects.filter(
+        channel=OuterRef("pk"), status=DmOutboxMessage.Status.PENDING
+    )
+    busy = DmChannel.objects.filter(pk__in=[c.pk for c in channels]).filter(
+        Exists(members) | Exists(outbox)
+    )
+    return more | set(busy.values_list("pk", flat=True))
 
 
 def _apply_members(client: WhopAdapter, channel: DmChannel, members: list[DmMember]) -> None:

@@ -32,21 +32,31 @@ Row = TypeVar("Row", bound=WorkState)
 
 def claim(model: type[Row], pk: int) -> tuple[Row, str] | None:
     """Take the row's lease if nobody holds it (one UPDATE: atomic on every database)."""
+    rows, token = claim_many(model, [pk])
+    return (rows[0], token) if rows else None
+
+
+def claim_many(model: type[Row], pks: list[int]) -> tuple[list[Row], str]:
+    """Take the lease of each of ``pks`` that nobody holds, with one token for all of them;
+    returns the rows taken (in the database's order) and the token. One UPDATE … RETURNING
+    where the database has it, else an UPDATE and a SELECT by the token."""
     now = timezone.now()
     token = secrets.token_hex(8)
-    free = model._default_manager.filter(pk=pk).filter(
+    free = model._default_manager.filter(pk__in=pks).filter(
         Q(lease_until__isnull=True) | Q(lease_until__lt=now)
     )
     lease = {
         "lease_until": now + timedelta(seconds=dm_bridge_settings.LEASE_SECONDS),
         "lease_token": token,
     }
-    taken = update_returning(free, **lease)  # the row with its lease, in one round trip
-    if taken is not None:
-        return (taken[0], token) if taken else None
-    if not free.update(**lease):
-        return None
-    return model._default_manager.get(pk=pk), token
+    taken = update_returning(free, **lease)  # the rows with their lease, in one round trip
+    if taken is None:
+        taken = (
+            list(model._default_manager.filter(pk__in=pks, lease_token=token))
+            if free.update(**lease)
+            else []
+        )
+    return taken, token
 
 
 def release(row: WorkState, token: str) -> None:

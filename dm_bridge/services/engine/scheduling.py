@@ -9,11 +9,14 @@ everyone else.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
 from django.db import models, transaction
-from django.db.models import Subquery, Value
+from django.db.models import Count, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -90,9 +93,91 @@ def reschedule(row: WorkState, delay: float, *, count_failure: bool, error: str 
         send_task("drive_user_link", row.pk, countdown=delay)
 
 
+# Inside ``bulk()``: the channels enqueued so far, as (pk, requester_id), sent together.
+_together: ContextVar[list[tuple[int, Any]] | None] = ContextVar("dm_bridge_bulk", default=None)
+
+
 def enqueue_channel(channel: DmChannel) -> None:
     pk, requester_id = channel.pk, channel.requester_id
+    if (together := _together.get()) is not None:
+        together.append((pk, requester_id))
+        return
     transaction.on_commit(lambda: send_task("drive_channel", pk, requester_id=requester_id))
+
+
+@contextmanager
+def bulk() -> Iterator[None]:
+    """Hand the channel work of everything in the block to the workers together.
+
+    ``open_dm`` (and every other request) inside ``with services.bulk():`` enqueues nothing
+    until the block ends; then, on commit, its channels go out in tasks of up to
+    ``BATCH_SIZE`` channels (``dm_bridge.drive_channels``) instead of one task each, and a
+    worker creates a task's fresh channels with the bookkeeping of the whole batch in a few
+    statements. For campaigns: a seller writing to 100 buyers at once. Nested blocks join the
+    outer one; a block left by an exception enqueues nothing (its rows are rolled back by the
+    caller's transaction or found by the sweeper).
+    """
+    if _together.get() is not None:
+        yield
+        return
+    together: list[tuple[int, Any]] = []
+    reset = _together.set(together)
+    try:
+        yield
+    finally:
+        _together.reset(reset)
+    if together:
+        transaction.on_commit(lambda: send_channels(together))
+
+
+def send_channels(items: list[tuple[int, Any]], countdown: float | None = None) -> None:
+    """Hand channels (pk, requester_id) to Celery in tasks of up to ``BATCH_SIZE``, each on
+    its queue (``_queue_for``'s rule, one query for all); inline without ``TASKS_ENABLED``."""
+    channels = dict(items)  # the same channel enqueued twice is driven once
+    size = max(1, int(dm_bridge_settings.BATCH_SIZE))
+    if not dm_bridge_settings.TASKS_ENABLED:
+        if countdown is None:
+            from .batches import drive_channels
+
+            pks = list(channels)
+            for start in range(0, len(pks), size):
+                drive_channels(pks[start : start + size])
+        return  # inline mode: delayed retries are left to the sweeper / an admin
+    from ... import tasks
+
+    by_queue: dict[str | None, list[int]] = {}
+    try:
+        backlogged = _backlogged(set(channels.values()) - {None})
+        for pk, requester_id in channels.items():
+            queue = dm_bridge_settings.BACKLOG_QUEUE if requester_id in backlogged else None
+            by_queue.setdefault(queue, []).append(pk)
+        for queue, pks in by_queue.items():
+            options: dict[str, Any] = {"countdown": countdown}
+            if queue:
+                options["queue"] = queue
+            for start in range(0, len(pks), size):
+                tasks.drive_channels.apply_async((pks[start : start + size],), **options)
+    except Exception:  # the broker being down must never fail the caller
+        logger.warning(
+            "could not enqueue %d channels; the sweeper will pick them up",
+            len(channels),
+            exc_info=True,
+        )
+
+
+def _backlogged(requester_ids: set[Any]) -> set[Any]:
+    """Those of ``requester_ids`` with more than ``BACKLOG_THRESHOLD`` channels waiting to be
+    created (their channels go to ``BACKLOG_QUEUE``): one query for all of them."""
+    threshold = int(dm_bridge_settings.BACKLOG_THRESHOLD)
+    if not dm_bridge_settings.BACKLOG_QUEUE or not threshold or not requester_ids:
+        return set()
+    waiting = (
+        DmChannel.objects.filter(requester_id__in=requester_ids, status=DmChannel.Status.PENDING)
+        .values("requester_id")
+        .annotate(waiting=Count("pk"))
+        .filter(waiting__gt=threshold)
+    )
+    return set(waiting.values_list("requester_id", flat=True))
 
 
 def enqueue_user_link(pk: int) -> None:
