@@ -285,6 +285,7 @@ DM_BRIDGE = {
     "RETRY_BACKOFF_MAX": float(os.environ.get("DM_BRIDGE_RETRY_BACKOFF_MAX", "600")),
     "RETRY_HORIZON": float(os.environ.get("DM_BRIDGE_RETRY_HORIZON", "172800")),
     "BACKLOG_THRESHOLD": int(os.environ.get("DM_BRIDGE_BACKLOG_THRESHOLD", "3")),
+    "BATCH_SIZE": int(os.environ.get("DM_BRIDGE_BATCH_SIZE", "10")),
     # Email reminders about unread messages (the demo waits a minute, a site five by default).
     "REMINDERS_ENABLED": env_bool("DM_BRIDGE_REMINDERS", True),
     "REMINDER_DELAY": float(os.environ.get("DM_BRIDGE_REMINDER_DELAY") or (60 if DEBUG else 300)),
