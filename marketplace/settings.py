@@ -280,6 +280,7 @@ DM_BRIDGE = {
     "RATE_LIMIT_PER_MINUTE": int(os.environ.get("DM_BRIDGE_RATE_LIMIT_PER_MINUTE", "600")),
     "RATE_LIMIT_WINDOW": float(os.environ.get("DM_BRIDGE_RATE_LIMIT_WINDOW", "60")),
     "RATE_LIMIT_BURST": float(os.environ.get("DM_BRIDGE_RATE_LIMIT_BURST", "1")),
+    "RATE_LIMIT_SAFETY": float(os.environ.get("DM_BRIDGE_RATE_LIMIT_SAFETY", "0.98")),
     "MAX_ATTEMPTS": int(os.environ.get("DM_BRIDGE_MAX_ATTEMPTS", "8")),
     "RETRY_BACKOFF_BASE": float(os.environ.get("DM_BRIDGE_RETRY_BACKOFF_BASE", "2")),
     "RETRY_BACKOFF_MAX": float(os.environ.get("DM_BRIDGE_RETRY_BACKOFF_MAX", "600")),

@@ -34,9 +34,8 @@ from .converge import (
     create_call,
     current_members,
     drive_claimed,
-    finish,
+    finish_created,
     record_created,
-    with_more_work,
 )
 from .leases import claim_many, count_attempt, is_due, release
 from .retry_policy import record_whop_failure, retry_delay
@@ -168,16 +167,9 @@ class _Created:
         record_created(self.items)
         channels = [channel for channel, _, _ in self.items]
         self.items = []
-        more = with_more_work(channels)
-        done = [c.pk for c in channels if c.pk not in more]
-        finished = finish(done, self.run_started, self.token) if done else 0
+        # Those with more to do (or new work since the run began) go on to the one-channel path.
+        finished, more = finish_created(channels, self.run_started, self.token)
         self.outcomes["done"] += finished
-        if finished < len(done):  # new work arrived while we ran: the one-channel path takes it
-            more |= set(
-                DmChannel.objects.filter(pk__in=done, lease_token=self.token).values_list(
-                    "pk", flat=True
-                )
-            )
         self.more += [c for c in channels if c.pk in more]
         logger.info(
             "dm channels: %d created in one batch (%d with more to do)", len(channels), len(more)

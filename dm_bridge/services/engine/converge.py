@@ -94,12 +94,16 @@ def drive_claimed(channel: DmChannel, token: str) -> str:
             release(channel, token)
 
 
-def finish(pks: list[int], run_started: Any, token: str) -> int:
+def finish(pks: list[int], run_started: Any, token: str, unless: Any = None) -> int:
     """Mark the channels done and release their lease in one statement, except those given new
-    work since ``run_started`` (they keep lease and due time). Returns how many were done."""
-    return DmChannel.objects.filter(
-        pk__in=pks, next_attempt_at__lte=run_started, lease_token=token
-    ).update(next_attempt_at=None, failures=0, waiting_since=None, lease_until=None, lease_token="")
+    work since ``run_started`` and those matching ``unless`` (they keep lease and due time).
+    Returns how many were done."""
+    rows = DmChannel.objects.filter(pk__in=pks, next_attempt_at__lte=run_started, lease_token=token)
+    if unless is not None:
+        rows = rows.exclude(unless)
+    return rows.update(
+        next_attempt_at=None, failures=0, waiting_since=None, lease_until=None, lease_token=""
+    )
 
 
 def _converge(channel: DmChannel) -> None:
@@ -267,22 +271,29 @@ MEMBER_WORK = Q(status__in=(DmMember.Status.PENDING, DmMember.Status.REMOVING)) 
 )
 
 
-def with_more_work(channels: list[DmChannel]) -> set[int]:
-    """Those of ``channels`` (just created) that have more to do than the create: a member to
-    add, remove or sync, a name, a message, or a delete. One query."""
+def finish_created(channels: list[DmChannel], run_started: Any, token: str) -> tuple[int, set[int]]:
+    """``finish`` those of ``channels`` (just created) that have no more to do than the create
+    (a member to add, remove or sync, a name, a message, a delete), in one statement that asks
+    and finishes at once. Returns how many were done and the pks of those still leased to
+    ``token``, with more to do (``finish``'s new work included)."""
     more = {
         c.pk
         for c in channels
         if c.status != DmChannel.Status.ACTIVE or c.custom_name != c.whop_name
     }
+    idle = [c.pk for c in channels if c.pk not in more]
+    if not idle:
+        return 0, more
     members = DmMember.objects.filter(MEMBER_WORK, channel=OuterRef("pk"))
     outbox = DmOutboxMessage.objects.filter(
         channel=OuterRef("pk"), status=DmOutboxMessage.Status.PENDING
     )
-    busy = DmChannel.objects.filter(pk__in=[c.pk for c in channels]).filter(
-        Exists(members) | Exists(outbox)
-    )
-    return more | set(busy.values_list("pk", flat=True))
+    done = finish(idle, run_started, token, unless=Exists(members) | Exists(outbox))
+    if done < len(idle):  # the rest kept the lease: they have work (or lost it: not ours)
+        more |= set(
+            DmChannel.objects.filter(pk__in=idle, lease_token=token).values_list("pk", flat=True)
+        )
+    return done, more
 
 
 def _apply_members(client: WhopAdapter, channel: DmChannel, members: list[DmMember]) -> None:
