@@ -120,6 +120,19 @@ def test_once_whop_shows_a_bucket_the_window_cap_no_longer_holds_the_pacing_back
     assert _granted(limiter, 2, budget) == pytest.approx([0.2, 0.4], abs=0.05)
 
 
+def test_a_bucket_shown_by_a_429_is_paced_at_its_whole_rate_not_the_safety_share(limiter):
+    # Paced at the safety share, 1 per 400 ms (test_no_burst_is_even_pacing_at_the_safety_share)
+    budget = Budget(limit=10, window=2.0, burst=1.0, safety=0.5)
+    _granted(limiter, 10, budget)
+    limiter.block("op", 0.0, budget)  # a 429 during the burst: Whop counts with a bucket
+    # Paced from the moment Whop found it empty, at its refill rate (1 per 200 ms): the
+    # margin against window edges would only leave half the rate unused.
+    waits = _granted(limiter, 3, budget)
+    assert [b - a for a, b in zip(waits, waits[1:], strict=False)] == pytest.approx(
+        [0.2, 0.2], abs=0.05
+    )
+
+
 def test_a_429_while_pacing_lowers_the_budget_to_what_went_through(limiter):
     budget = Budget(limit=20, window=1.0, burst=0.0, safety=1.0)  # one per 50 ms
     for _ in range(12):
