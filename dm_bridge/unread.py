@@ -26,21 +26,33 @@ def mark_read(user: Any, whop_channel_id: str) -> int:
     )
 
 
-def unread_count(user: Any) -> int:
+def unread_count(user: Any, cap: int | None = None) -> int:
     """Unread messages over the user's current DMs (0 for anonymous users).
 
     A Whop DM shared by several local channels counts once: its messages are the same.
+    With ``cap``, any total above it may come back as ``cap + 1`` ("99+" needs no more): at
+    most ``cap + 1`` unread memberships are read instead of every one (the exact total groups
+    every unread conversation of a busy seller by its Whop DM).
     """
     if not getattr(user, "is_authenticated", False):
         return 0
-    per_dm = (
-        DmMember.objects.filter(user=user, status__in=COUNTED, unread_count__gt=0)
-        .exclude(channel__status=DmChannel.Status.DELETED)
-        .values("channel__whop_channel_id")
-        .annotate(unread=Max("unread_count"))
+    unread = DmMember.objects.filter(user=user, status__in=COUNTED, unread_count__gt=0).exclude(
+        channel__status=DmChannel.Status.DELETED
     )
+    if cap is not None:
+        rows = list(unread.values_list("channel__whop_channel_id", "unread_count")[: cap + 1])
+        per_dm: dict[str, int] = {}
+        for whop_id, count in rows:
+            per_dm[whop_id] = max(count, per_dm.get(whop_id, 0))
+        # A part of the memberships counts no more than all of them: past the cap, so is all.
+        total = sum(per_dm.values())
+        if len(rows) <= cap or total > cap:
+            return min(total, cap + 1)
+        # cap + 1 rows that share Whop DMs and add up to no more than cap: count them all.
+    grouped = unread.values("channel__whop_channel_id").annotate(unread=Max("unread_count"))
     # Summed in the database (a subquery): one row back, not one per conversation.
-    return int(per_dm.aggregate(total=Sum("unread"))["total"] or 0)
+    total = int(grouped.aggregate(total=Sum("unread"))["total"] or 0)
+    return total if cap is None else min(total, cap + 1)
 
 
 def unread_per_channel(user: Any, channel_pks: Iterable[int]) -> dict[int, int]:

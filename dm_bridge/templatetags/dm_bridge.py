@@ -115,13 +115,23 @@ def dm_unread_count(context: template.Context) -> int:
     return unread.unread_count(_request(context, "dm_unread_count").user)
 
 
+BADGE_CAP = 99  # a badge shows "99+" above this, as messaging apps do
+
+
 @register.inclusion_tag("dm_bridge/unread_badge.html", takes_context=True)
-def dm_unread_badge(context: template.Context) -> dict[str, Any]:
-    """A count that the glue script keeps fresh (hidden at 0). Only the ``<span>``: it usually
-    sits inside the host's ``<a>``, so the script comes from ``{% dm_bridge_scripts %}``."""
+def dm_unread_badge(context: template.Context, cap: int = BADGE_CAP) -> dict[str, Any]:
+    """A count that the glue script keeps fresh (hidden at 0), "99+" above ``cap`` (``cap=0``:
+    always the exact number). Only the ``<span>``: it usually sits inside the host's ``<a>``,
+    so the script comes from ``{% dm_bridge_scripts %}``. Capped, a page reads at most
+    ``cap + 1`` unread conversations, not all of a busy seller's."""
     user = _request(context, "dm_unread_badge").user
+    count = unread.unread_count(user, cap=cap or None)
+    capped = bool(cap) and count > cap
     return {
-        "count": unread.unread_count(user),
+        "count": count,
+        "shown": f"{cap}+" if capped else str(count),
+        "capped": capped,
+        "cap": cap,
         "url": reverse("dm_bridge:unread") if user.is_authenticated else "",
     }
 

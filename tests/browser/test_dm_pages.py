@@ -263,6 +263,12 @@ def test_unread_badge_follows_webhooks_and_reading(
     expect(badge).to_have_text("0")
     assert DmMember.objects.get(channel=ab, user=bob).unread_count == 0
     assert DmMember.objects.get(channel=ab, user=alice).unread_count == 0  # the author's own
+
+    # Past 99 the badge says "99+", as the server renders it (the count stays exact).
+    many = active_dm("many", [alice, bob, carol])
+    DmMember.objects.filter(channel=many, user=bob).update(unread_count=150)
+    expect(badge).to_have_text("99+", timeout=20_000)
+    expect(badge).to_have_attribute("aria-label", "More than 99 unread messages")
     assert page_errors == []
 
 

@@ -248,6 +248,13 @@ def test_unread_badge(alice: Any, bob: Any, make_user: Any):
     assert 'aria-label="1 unread message">1</span>' in render("{% dm_unread_badge %}", alice)
     assert render("{% dm_unread_count as n %}[{{ n }}]", alice) == "[1]"
 
+    DmMember.objects.filter(channel=one, user=alice).update(unread_count=100)
+    many = render("{% dm_unread_badge %}", alice)
+    assert 'data-dm-bridge-cap="99" aria-label="More than 99 unread messages">99+</span>' in many
+    exact = render("{% dm_unread_badge cap=0 %}", alice)
+    assert 'aria-label="100 unread messages">100</span>' in exact
+    assert "data-dm-bridge-cap" not in exact
+
     anonymous = render("{% dm_unread_badge %}", AnonymousUser())
     assert "data-dm-bridge-unread" not in anonymous
     assert "<script" not in anonymous

@@ -44,6 +44,30 @@ def test_a_whop_dm_shared_by_two_local_channels_counts_once(dm: Any) -> None:
     assert unread_count(dm.bob) == 4
 
 
+def test_a_capped_count_is_exact_up_to_the_cap_and_cap_plus_one_past_it(dm: Any) -> None:
+    dms = [active_channel(f"c{i}", [dm.bob], whop_channel_id=f"feed_c{i}") for i in range(4)]
+    for channel in dms[:3]:
+        set_unread(dm, dm.bob, 1, channel)
+    assert unread_count(dm.bob, cap=3) == 3  # 3 rows, all read: exact
+    set_unread(dm, dm.bob, 1, dms[3])
+    assert unread_count(dm.bob, cap=3) == 4  # past the cap: cap + 1, whatever the total
+    set_unread(dm, dm.bob, 50, dms[3])
+    assert unread_count(dm.bob, cap=3) == 4
+    assert unread_count(dm.bob) == 53  # the API's exact total
+    gone = DmChannel.objects.filter(pk__in=[c.pk for c in dms[1:]])
+    gone.update(status=DmChannel.Status.DELETED)
+    assert unread_count(dm.bob, cap=3) == 1  # deleted DMs count neither way
+
+
+def test_a_capped_count_of_shared_whop_dms_falls_back_to_the_exact_total(dm: Any) -> None:
+    # Four memberships over two Whop DMs: the first cap + 1 rows add up to 2, not past the cap.
+    for key, whop_id in (("a1", "feed_a"), ("a2", "feed_a"), ("b1", "feed_b"), ("b2", "feed_b")):
+        set_unread(dm, dm.bob, 1, active_channel(key, [dm.bob], whop_channel_id=whop_id))
+    assert unread_count(dm.bob, cap=2) == 2
+    assert unread_count(dm.bob, cap=3) == 2
+    assert unread_count(dm.bob) == 2
+
+
 def test_mark_read_resets_every_membership_on_that_whop_dm(dm: Any) -> None:
     twin = active_channel("twin", [dm.alice, dm.bob])
     other = active_channel("other", [dm.bob], whop_channel_id="feed_other")

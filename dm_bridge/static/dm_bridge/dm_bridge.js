@@ -73,9 +73,14 @@
 
   function setBadges(count) {
     document.querySelectorAll("[data-dm-bridge-unread]").forEach((badge) => {
-      badge.textContent = String(count);
+      const cap = Number(badge.dataset.dmBridgeCap || 0); // "99+" above it, as rendered
+      const capped = cap > 0 && count > cap;
+      badge.textContent = capped ? cap + "+" : String(count);
       badge.hidden = !count;
-      badge.setAttribute("aria-label", count + (count === 1 ? " unread message" : " unread messages"));
+      badge.setAttribute(
+        "aria-label",
+        capped ? "More than " + cap + " unread messages" : count + (count === 1 ? " unread message" : " unread messages")
+      );
     });
   }
 
