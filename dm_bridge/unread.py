@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Max, Min, Sum
+from django.db.models import Max, OuterRef, Subquery, Sum
 from django.utils import timezone
 
 from .models import DmChannel, DmMember
@@ -40,7 +40,9 @@ def unread_count(user: Any, cap: int | None = None) -> int:
         channel__status=DmChannel.Status.DELETED
     )
     if cap is not None:
-        rows = list(unread.values_list("channel__whop_channel_id", "unread_count")[: cap + 1])
+        # Any cap + 1 of them, in no order (the models' default ordering would sort them all).
+        some = unread.order_by().values_list("channel__whop_channel_id", "unread_count")
+        rows = list(some[: cap + 1])
         per_dm: dict[str, int] = {}
         for whop_id, count in rows:
             per_dm[whop_id] = max(count, per_dm.get(whop_id, 0))
@@ -68,19 +70,17 @@ def unread_per_channel(user: Any, channel_pks: Iterable[int]) -> dict[int, int]:
     counted = DmMember.objects.filter(user=user, status__in=COUNTED).exclude(
         channel__status=DmChannel.Status.DELETED
     )
-    mine = list(
-        counted.filter(channel_id__in=wanted).values_list(
-            "channel_id", "channel__whop_channel_id", "unread_count"
-        )
-    )
-    shared = {whop_id for _, whop_id, _ in mine if whop_id}
-    first_row = dict(
-        counted.filter(channel__whop_channel_id__in=shared)
-        .values("channel__whop_channel_id")
-        .annotate(first=Min("channel_id"))
-        .values_list("channel__whop_channel_id", "first")
+    # Each row with the oldest of the user's channels on its Whop DM: one query, a lookup per
+    # row shown (an index on the channel's Whop ID), not a scan of all the user's memberships.
+    first = counted.filter(
+        channel__whop_channel_id=OuterRef("channel__whop_channel_id")
+    ).order_by("channel_id")
+    mine = (
+        counted.filter(channel_id__in=wanted)
+        .annotate(first=Subquery(first.values("channel_id")[:1]))
+        .order_by()
+        .values_list("channel_id", "channel__whop_channel_id", "unread_count", "first")
     )
     return {
-        pk: count if not whop_id or first_row.get(whop_id) == pk else 0
-        for pk, whop_id, count in mine
+        pk: count if not whop_id or oldest == pk else 0 for pk, whop_id, count, oldest in mine
     }

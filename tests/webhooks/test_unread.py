@@ -10,7 +10,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 
 from dm_bridge.models import DmChannel, DmMember
-from dm_bridge.unread import mark_read, unread_count
+from dm_bridge.unread import mark_read, unread_count, unread_per_channel
 
 from .conftest import WHOP_CHANNEL_ID, active_channel
 
@@ -66,6 +66,26 @@ def test_a_capped_count_of_shared_whop_dms_falls_back_to_the_exact_total(dm: Any
     assert unread_count(dm.bob, cap=2) == 2
     assert unread_count(dm.bob, cap=3) == 2
     assert unread_count(dm.bob) == 2
+
+
+def test_per_channel_counts_add_up_to_the_total_a_shared_whop_dm_on_its_oldest_row(
+    dm: Any,
+) -> None:
+    twin = active_channel("twin", [dm.alice, dm.bob])  # same Whop DM as dm.channel, newer
+    other = active_channel("other", [dm.bob], whop_channel_id="feed_other")
+    gone = active_channel("gone", [dm.bob], whop_channel_id="feed_gone")
+    for channel, count in ((dm.channel, 4), (twin, 4), (other, 2), (gone, 9)):
+        set_unread(dm, dm.bob, count, channel)
+    DmChannel.objects.filter(pk=gone.pk).update(status=DmChannel.Status.DELETED)
+    every = [dm.channel.pk, twin.pk, other.pk, gone.pk]
+
+    counts = unread_per_channel(dm.bob, every)
+    assert counts == {dm.channel.pk: 4, twin.pk: 0, other.pk: 2}
+    assert sum(counts.values()) == unread_count(dm.bob)
+    # A page showing only the newer twin still counts it as 0: the oldest is elsewhere.
+    assert unread_per_channel(dm.bob, [twin.pk]) == {twin.pk: 0}
+    assert unread_per_channel(dm.bob, []) == {}
+    assert unread_per_channel(AnonymousUser(), every) == {}
 
 
 def test_mark_read_resets_every_membership_on_that_whop_dm(dm: Any) -> None:
