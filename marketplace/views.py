@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.contrib import messages
@@ -297,16 +298,13 @@ def inbox(request):
         keys, older = _inbox_window(conversations, request.GET.get("before", ""))
     except ValueError:
         return HttpResponseBadRequest("That link to older conversations is not valid.")
-    # The window's rows with their joins and the viewer's state, for 50 rows, not for all;
-    # only the columns the list shows (loading whole rows of four tables was half its cost).
-    shown = _with_my_dm_state(
-        Conversation.objects.filter(pk__in=keys)
-        .select_related("shop", "buyer", "listing")
-        .only(*INBOX_ROW_FIELDS),
-        user,
-    ).order_by("-updated_at", "-pk")
-    # Counted for the rows shown (one window of them): two queries in all.
-    conversations = _count_unread(list(shown), user)
+    # The window's rows with their joins and the viewer's state, for 50 rows, not for all: only
+    # the columns the list shows, as plain values (four model instances a row, and whole rows
+    # of four tables before that, were most of the page's cost).
+    shown = _with_my_dm_state(Conversation.objects.filter(pk__in=keys), user).order_by(
+        "-updated_at", "-pk"
+    )
+    conversations = _inbox_rows(shown, user)
     # Whether anything is archived matters only to explain an empty inbox. It is not counted:
     # a count reads every archived conversation on every visit (O(n), not one window).
     all_archived = (
@@ -329,18 +327,6 @@ def inbox(request):
 
 
 INBOX_PAGE_SIZE = 50  # conversations per inbox page; older ones are one "Older" link away
-# What _conversation_list.html reads of a row (a column left out would be one query per row:
-# tests/web/test_query_counts.py counts them).
-INBOX_ROW_FIELDS = (
-    "buyer_id",
-    "shop_id",
-    "channel_id",
-    "listing_id",
-    "updated_at",
-    "shop__name",
-    "buyer__username",
-    "listing__title",
-)
 CURSOR_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 CURSOR = re.compile(r"(\d{1,18})\.(\d{1,18})")
 
@@ -378,12 +364,39 @@ def _with_my_dm_state(conversations, user):
     )
 
 
-def _count_unread(conversations: list, user) -> list:
-    """Each conversation's unread count, as the Messages badge counts it."""
-    counts = unread_per_channel(user, [c.channel_id for c in conversations])
-    for conversation in conversations:
-        conversation.unread = counts.get(conversation.channel_id, 0)
-    return conversations
+@dataclass(frozen=True)
+class InboxRow:
+    """One conversation as the inbox lists it: plain values, not four model instances."""
+
+    pk: int
+    url: str
+    preferences_url: str
+    title: str
+    listing_title: str
+    unread: int
+    muted: bool
+    archived: bool
+
+
+def _inbox_rows(shown, user) -> list[InboxRow]:
+    """The window's rows: the columns the list shows and the viewer's counts, in two queries."""
+    columns = ("pk", "buyer_id", "channel_id", "shop__name", "buyer__username")
+    rows = list(shown.values_list(*columns, "listing__title", "my_muted", "my_archived"))
+    counts = unread_per_channel(user, [row[2] for row in rows])
+    return [
+        InboxRow(
+            pk=pk,
+            url=reverse("conversation-detail", args=[pk]),
+            preferences_url=reverse("conversation-preferences", args=[pk]),
+            # A buyer sees the shop; the shop's team sees who is asking.
+            title=shop if buyer_id == user.pk else f"{buyer} → {shop}",
+            listing_title=listing or "",
+            unread=counts.get(channel_id, 0),
+            muted=muted,
+            archived=archived,
+        )
+        for pk, buyer_id, channel_id, shop, buyer, listing, muted, archived in rows
+    ]
 
 
 PREFERENCE_CHANGES = {
