@@ -212,8 +212,9 @@ def wait_for_workers(count: int, timeout: float = 120) -> None:
 
 def warm_up(emulator: Any, users: list[Any], pairs: list[Any], args: argparse.Namespace) -> None:
     """Each contender drains a few jobs first, unrecorded: a worker's first task pays for its
-    imports and connections, and that is boot time, not drain time, whoever runs first."""
-    jobs = pairs[: 4 * args.workers]
+    imports and connections, and that is boot time, not drain time, whoever runs first.
+    Enough jobs that each of dm_bridge's workers gets batches too (BATCH_SIZE 10 a task)."""
+    jobs = pairs[: 20 * args.workers]
     for contender in args.contenders:
         reset_emulator(emulator, users, args, {"model": "sliding_window"})
         if contender == "dm_bridge":
@@ -478,9 +479,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--large-factor", type=int, default=3)
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--styles", nargs="+", choices=STYLES, default=list(STYLES))
-    parser.add_argument("--backlogs", nargs="+", choices=("small", "large"), default=["small", "large"])
     parser.add_argument(
-        "--contenders", nargs="+", choices=CONTENDERS, default=list(CONTENDERS),
+        "--backlogs", nargs="+", choices=("small", "large"), default=["small", "large"]
+    )
+    parser.add_argument(
+        "--contenders",
+        nargs="+",
+        choices=CONTENDERS,
+        default=list(CONTENDERS),
         help="a subset for tuning; the targets compare only the contenders that ran",
     )
     parser.add_argument(

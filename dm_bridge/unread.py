@@ -72,15 +72,13 @@ def unread_per_channel(user: Any, channel_pks: Iterable[int]) -> dict[int, int]:
     )
     # Each row with the oldest of the user's channels on its Whop DM: one query, a lookup per
     # row shown (an index on the channel's Whop ID), not a scan of all the user's memberships.
-    first = counted.filter(
-        channel__whop_channel_id=OuterRef("channel__whop_channel_id")
-    ).order_by("channel_id")
+    first = counted.filter(channel__whop_channel_id=OuterRef("channel__whop_channel_id")).order_by(
+        "channel_id"
+    )
     mine = (
         counted.filter(channel_id__in=wanted)
         .annotate(first=Subquery(first.values("channel_id")[:1]))
         .order_by()
         .values_list("channel_id", "channel__whop_channel_id", "unread_count", "first")
     )
-    return {
-        pk: count if not whop_id or oldest == pk else 0 for pk, whop_id, count, oldest in mine
-    }
+    return {pk: count if not whop_id or oldest == pk else 0 for pk, whop_id, count, oldest in mine}
