@@ -125,6 +125,7 @@ def dm_unread_badge(context: template.Context, cap: int = BADGE_CAP) -> dict[str
     so the script comes from ``{% dm_bridge_scripts %}``. Capped, a page reads at most
     ``cap + 1`` unread conversations, not all of a busy seller's."""
     user = _request(context, "dm_unread_badge").user
+    cap = max(0, int(cap))  # 0 or less: exact
     count = unread.unread_count(user, cap=cap or None)
     capped = bool(cap) and count > cap
     return {

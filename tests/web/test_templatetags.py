@@ -254,6 +254,7 @@ def test_unread_badge(alice: Any, bob: Any, make_user: Any):
     exact = render("{% dm_unread_badge cap=0 %}", alice)
     assert 'aria-label="100 unread messages">100</span>' in exact
     assert "data-dm-bridge-cap" not in exact
+    assert render("{% dm_unread_badge cap=-1 %}", alice) == exact
 
     anonymous = render("{% dm_unread_badge %}", AnonymousUser())
     assert "data-dm-bridge-unread" not in anonymous
